@@ -1,0 +1,191 @@
+"""Pure input validation, run before any request is sent.
+
+Every refusal raises :class:`VideoDBValidationError` naming the field and the value.
+Limits are module constants so operators, docs and tests share one definition:
+
+* ``MAX_TIMELINE_SEGMENTS`` (1000): a stitched playlist of more segments than this is
+  almost certainly a templating accident, and the request body would be unreasonably big.
+* ``MAX_PROMPT_CHARS`` (2000): prompts are short natural-language queries; anything longer
+  is refused rather than silently truncated.
+* ``MAX_ID_CHARS`` (128): upper bound for video / collection ids.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from numbers import Real
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_videodb.exceptions import VideoDBValidationError
+
+MAX_TIMELINE_SEGMENTS = 1000
+MAX_PROMPT_CHARS = 2000
+MAX_ID_CHARS = 128
+CONTENT_TYPES = frozenset({"spoken", "visual", "multimodal"})
+MODEL_NAMES = frozenset({"basic", "pro", "ultra"})
+#: Tolerance when comparing a segment end with the video length (float rounding in lengths).
+LENGTH_TOLERANCE = 1e-3
+
+_ID_BODY = rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 3}}}"
+_VIDEO_ID_RE = re.compile(rf"m-{_ID_BODY}")
+_COLLECTION_ID_RE = re.compile(rf"c-{_ID_BODY}")
+_SCENE_INDEX_ID_RE = re.compile(r"[0-9a-fA-F]{16}")
+
+Timeline = list[tuple[float, float]]
+
+
+def _require_str(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise VideoDBValidationError(field, value, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def validate_video_id(video_id: Any, field: str = "video_id") -> str:
+    """A VideoDB video id: ``m-`` followed by letters, digits, ``-`` or ``_``."""
+    value = _require_str(field, video_id)
+    if not _VIDEO_ID_RE.fullmatch(value):
+        raise VideoDBValidationError(field, video_id, "a video id looks like 'm-<letters/digits>'")
+    return value
+
+
+def validate_collection_id(collection_id: Any, field: str = "collection_id") -> str:
+    """``default`` or ``c-…``."""
+    value = _require_str(field, collection_id)
+    if value != "default" and not _COLLECTION_ID_RE.fullmatch(value):
+        raise VideoDBValidationError(
+            field, collection_id, "a collection id is 'default' or looks like 'c-<letters/digits>'"
+        )
+    return value
+
+
+def _finite_number(field: str, value: Any) -> float:
+    # bool is an int subclass; True as a timestamp is a bug, not a second.
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise VideoDBValidationError(
+            field, value, f"must be a number of seconds, not {type(value).__name__}"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise VideoDBValidationError(field, value, "must be a finite number")
+    return number
+
+
+def _segment(index: int, item: Any) -> tuple[float, float]:
+    field = f"timeline[{index}]"
+    if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 2:
+        raise VideoDBValidationError(field, item, "each segment must be a [start, end] pair")
+    start = _finite_number(f"{field}.start", item[0])
+    end = _finite_number(f"{field}.end", item[1])
+    if start < 0:
+        raise VideoDBValidationError(f"{field}.start", item[0], "must not be negative")
+    if end <= start:
+        raise VideoDBValidationError(field, item, "end must be greater than start")
+    return (start, end)
+
+
+def parse_timeline(value: Any, field: str = "timeline") -> Timeline | None:
+    """Normalise a timeline to ``[(start, end), ...]`` floats, or ``None`` for the whole video.
+
+    Accepts a list/tuple of pairs, or a JSON string of pairs (what Jinja templating yields).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            raise VideoDBValidationError(
+                field, value, "a string timeline must be JSON, e.g. '[[0, 10], [20, 30]]'"
+            ) from None
+        if decoded is None or isinstance(decoded, str):
+            raise VideoDBValidationError(field, value, "JSON must decode to a list of pairs")
+        return parse_timeline(decoded, field)
+    if not isinstance(value, (list, tuple)):
+        raise VideoDBValidationError(
+            field, value, f"must be a list of [start, end] pairs, not {type(value).__name__}"
+        )
+    if not value:
+        raise VideoDBValidationError(
+            field, value, "must not be empty (use None for the whole video)"
+        )
+    if len(value) > MAX_TIMELINE_SEGMENTS:
+        raise VideoDBValidationError(
+            field, value, f"has {len(value)} segments; at most {MAX_TIMELINE_SEGMENTS} allowed"
+        )
+    return [_segment(i, item) for i, item in enumerate(value)]
+
+
+def check_timeline_within(timeline: Timeline | None, length: float | None) -> None:
+    """Refuse segments that end beyond the video (tolerating tiny rounding differences)."""
+    if timeline is None or length is None:
+        return
+    for index, (start, end) in enumerate(timeline):
+        if end > length + LENGTH_TOLERANCE:
+            raise VideoDBValidationError(
+                f"timeline[{index}]",
+                [start, end],
+                f"ends at {end:g} s, beyond the video's length of {length:g} s",
+            )
+
+
+def validate_prompt(prompt: Any, field: str = "prompt") -> str:
+    value = _require_str(field, prompt)
+    if not value.strip():
+        raise VideoDBValidationError(field, prompt, "must not be empty")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise VideoDBValidationError(
+            field, prompt, f"is {len(value)} characters; at most {MAX_PROMPT_CHARS} allowed"
+        )
+    if "\x00" in value:
+        raise VideoDBValidationError(field, prompt, "must not contain NUL characters")
+    return value
+
+
+def _one_of(field: str, value: Any, allowed: frozenset[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise VideoDBValidationError(field, value, f"must be one of {sorted(allowed)}")
+    return value
+
+
+def validate_content_type(content_type: Any) -> str:
+    return _one_of("content_type", content_type, CONTENT_TYPES)
+
+
+def validate_model_name(model_name: Any) -> str:
+    return _one_of("model_name", model_name, MODEL_NAMES)
+
+
+def validate_scene_index_id(scene_index_id: Any) -> str:
+    value = _require_str("scene_index_id", scene_index_id)
+    if not _SCENE_INDEX_ID_RE.fullmatch(value):
+        raise VideoDBValidationError(
+            "scene_index_id", scene_index_id, "must be 16 hexadecimal characters"
+        )
+    return value
+
+
+def validate_callback_url(callback_url: Any) -> str:
+    value = _require_str("callback_url", callback_url)
+    if value != value.strip() or any(ch.isspace() for ch in value):
+        raise VideoDBValidationError("callback_url", callback_url, "must not contain whitespace")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise VideoDBValidationError("callback_url", callback_url, "is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise VideoDBValidationError("callback_url", callback_url, "must be an http(s) URL")
+    if not parts.hostname:
+        raise VideoDBValidationError("callback_url", callback_url, "must name a host")
+    return value
+
+
+def validate_positive_seconds(field: str, value: Any) -> float:
+    seconds = _finite_number(field, value)
+    if seconds <= 0:
+        raise VideoDBValidationError(field, value, "must be greater than zero")
+    return seconds
