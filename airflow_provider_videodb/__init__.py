@@ -2,4 +2,91 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+_INTEGRATION = "VideoDB"
+_PACKAGE = "airflow_provider_videodb"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata for Airflow's ``apache_airflow_provider`` entry point.
+
+    Kept free of imports so that ``ProvidersManager`` can read it (and render the
+    connection form) without loading hooks, aiohttp or requests.
+    """
+    return {
+        "package-name": "airflow-provider-videodb",
+        "name": "VideoDB",
+        "description": (
+            "VideoDB (https://videodb.io): HLS streams from videos and timelines, and AI "
+            "clips from a text prompt, waited for on the triggerer."
+        ),
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://docs.videodb.io",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.videodb"]}
+        ],
+        "operators": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.videodb"]}
+        ],
+        "triggers": [
+            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.videodb"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": "videodb",
+                "hook-class-name": f"{_PACKAGE}.hooks.videodb.VideoDBHook",
+                "hook-name": "VideoDB",
+                "conn-fields": _CONN_FIELDS,
+                "ui-field-behaviour": {
+                    # The base URL (with scheme and port) goes in host; the key in password.
+                    "hidden-fields": ["schema", "login", "port", "extra"],
+                    "relabeling": {"host": "Base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://api.videodb.io",
+                        "password": "sk-...",
+                        "collection_id": "default",
+                    },
+                },
+            }
+        ],
+        "extra-links": [f"{_PACKAGE}.links.VideoDBPlayerLink"],
+    }
+
+
+def _field(label: str, types: str | list[str], default: Any, description: str) -> dict[str, Any]:
+    kinds = [types] if isinstance(types, str) else list(types)
+    return {
+        "label": label,
+        "schema": {"type": [*kinds, "null"], "default": default},
+        "description": description,
+    }
+
+
+_CONN_FIELDS: dict[str, Any] = {
+    "collection_id": _field(
+        "Collection", "string", "default", "Default collection: 'default' or an id 'c-...'."
+    ),
+    "timeout": _field("Read timeout (s)", "number", 30.0, "Read timeout of each request."),
+    "connect_timeout": _field("Connect timeout (s)", "number", 10.0, "TCP/TLS connect timeout."),
+    "max_retries": _field(
+        "Max retries", "integer", 5, "Retries after the first attempt for transient failures."
+    ),
+    "retry_max_wait": _field(
+        "Max retry wait (s)", "number", 60.0, "Cap for backoff and for a Retry-After header."
+    ),
+    "verify": _field(
+        "TLS verification",
+        ["boolean", "string"],
+        True,
+        "true (default), false, or the path of a CA bundle.",
+    ),
+}

@@ -1,0 +1,278 @@
+"""The wait for one asynchronous VideoDB job, as a pure state machine.
+
+Both ways of waiting use it, so they behave the same: :class:`ClipJobTrigger` on the
+triggerer (async) and :func:`wait_for_job` on a worker (``deferrable=False``). The tracker
+does no I/O and reads no clock: the caller passes ``now`` (wall clock, ``time.time()``,
+because a deadline crosses processes) and gets back a :class:`PollStep`.
+
+Semantics:
+
+* The deadline ``end_time`` is checked after every poll: a job seen still running at or
+  after it ends with a ``timeout`` event. Waits are cut so that the last poll lands on the
+  deadline rather than past it, and a job found done late still counts as a success.
+* Transient failures (5xx, 429, dropped connections, malformed answers) count against
+  ``max_consecutive_failures``; a good poll resets the count. That many failures in a row are
+  tolerated, the next one ends with an ``error`` event. Permanent failures (400-404, an
+  unsafe URL, a configuration problem) end at once.
+* A ``Retry-After`` from the service is the minimum wait before the next poll.
+* Optional growth: with ``max_poll_interval`` set, the interval grows to a tenth of the time
+  the job has been running, bounded by ``max_poll_interval``. A result is then noticed at most
+  ~10 % later than it would be at the base interval (and never more than
+  ``max_poll_interval`` late), while an hour-long job at a 5 s base interval needs about 85
+  polls instead of 720 (with ``max_poll_interval=60``).
+* The first poll is spread uniformly over one interval, so that triggers deferred together
+  do not poll in lockstep.
+* Progress is reported for logging when the percentage enters a new quarter, or every
+  ``progress_log_every`` seconds, not on every poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from airflow_provider_videodb.exceptions import (
+    VideoDBAPIError,
+    VideoDBConfigError,
+    VideoDBUnsafeURLError,
+    VideoDBValidationError,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_videodb.exceptions import VideoDBError
+    from airflow_provider_videodb.responses import JobStatus
+
+EventStatus = Literal["success", "error", "timeout"]
+
+#: With growth enabled, the poll interval is this fraction of the time the job has run.
+GROWTH_FRACTION = 0.1
+#: HTTP statuses that polling again cannot change.
+PERMANENT_STATUSES = frozenset({400, 401, 402, 403, 404})
+#: Progress buckets: a log line when the percentage enters a new quarter.
+PROGRESS_BUCKET = 25.0
+
+
+def make_event(status: EventStatus, job_id: str, output_url: str, message: str) -> dict[str, str]:
+    """The one trigger event shape; small and free of secrets."""
+    return {"status": status, "job_id": job_id, "output_url": output_url, "message": message}
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether polling again cannot help.
+
+    A poll is an idempotent GET, so anything that is not a definite refusal (a 4xx that
+    another try cannot change, a URL we will not follow, a broken connection setup) is
+    worth another try within the failure budget, including 500 and malformed answers.
+    """
+    if isinstance(error, VideoDBUnsafeURLError | VideoDBConfigError | VideoDBValidationError):
+        return True
+    return isinstance(error, VideoDBAPIError) and error.status in PERMANENT_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class PollStep:
+    """The tracker's answer to one poll: finish with ``event``, or poll again after ``wait``.
+
+    ``log_message`` (at ``log_level``) is set only when the poll is worth a log line.
+    """
+
+    event: dict[str, str] | None = None
+    wait: float = 0.0
+    log_level: int = logging.INFO
+    log_message: str | None = None
+
+
+class PollTracker:
+    """State of the wait for one job; see the module docstring for the rules."""
+
+    __slots__ = (
+        "_last_bucket",
+        "_last_log",
+        "end_time",
+        "failures",
+        "job_id",
+        "max_consecutive_failures",
+        "max_poll_interval",
+        "output_url",
+        "poll_interval",
+        "polls",
+        "progress_log_every",
+        "started_at",
+    )
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        output_url: str,
+        end_time: float,
+        poll_interval: float,
+        max_poll_interval: float | None = None,
+        max_consecutive_failures: int = 5,
+        started_at: float | None = None,
+        progress_log_every: float = 300.0,
+    ) -> None:
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0, got {poll_interval!r}")
+        if max_poll_interval is not None and max_poll_interval < poll_interval:
+            raise ValueError(
+                f"max_poll_interval ({max_poll_interval!r}) must be >= poll_interval "
+                f"({poll_interval!r})"
+            )
+        if max_consecutive_failures < 0:
+            raise ValueError(
+                f"max_consecutive_failures must be >= 0, got {max_consecutive_failures!r}"
+            )
+        self.job_id = job_id
+        self.output_url = output_url
+        self.end_time = float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = None if max_poll_interval is None else float(max_poll_interval)
+        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.started_at = time.time() if started_at is None else float(started_at)
+        self.progress_log_every = progress_log_every
+        self.polls = 0
+        self.failures = 0
+        self._last_bucket: int | None = None
+        self._last_log: float | None = None
+
+    # -- timing ---------------------------------------------------------------------------
+
+    def interval(self, now: float) -> float:
+        """The poll interval at ``now``: the base one, or grown for a long-running job."""
+        if self.max_poll_interval is None:
+            return self.poll_interval
+        grown = GROWTH_FRACTION * max(0.0, now - self.started_at)
+        return min(self.max_poll_interval, max(self.poll_interval, grown))
+
+    def first_delay(self, now: float, rand: Callable[[], float] = random.random) -> float:
+        """Delay before the first poll: uniform over one interval, never past the deadline."""
+        return rand() * self._bounded(self.poll_interval, now)
+
+    def _bounded(self, wait: float, now: float) -> float:
+        return max(0.0, min(wait, self.end_time - now))
+
+    # -- transitions ----------------------------------------------------------------------
+
+    def on_status(self, status: JobStatus, now: float) -> PollStep:
+        """Digest one successful poll."""
+        self.polls += 1
+        self.failures = 0
+        if status.state == "done":
+            message = f"Job {self.job_id} done after {self._elapsed(now)} ({self._polls()})"
+            return PollStep(event=self._event("success", message), log_message=message)
+        if status.state == "failed":
+            reason = status.message or "no reason given"
+            if status.error_code:
+                reason = f"{reason} [{status.error_code}]"
+            message = f"Job {self.job_id} failed: {reason}"
+            return PollStep(
+                event=self._event("error", message), log_level=logging.ERROR, log_message=message
+            )
+        if now >= self.end_time:
+            return self._timeout(now, f"still {status.state}{_percent(status.percentage)}")
+        wait = self._bounded(self.interval(now), now)
+        return PollStep(wait=wait, log_message=self._progress(status, now, wait))
+
+    def on_error(self, error: VideoDBError, now: float) -> PollStep:
+        """Digest one failed poll."""
+        self.polls += 1
+        if is_permanent(error):
+            message = f"Polling job {self.job_id} failed permanently: {error}"
+            return PollStep(
+                event=self._event("error", message), log_level=logging.ERROR, log_message=message
+            )
+        self.failures += 1
+        if self.failures > self.max_consecutive_failures:
+            message = (
+                f"Polling job {self.job_id} failed {self.failures} times in a row "
+                f"(budget {self.max_consecutive_failures}); last error: {error}"
+            )
+            return PollStep(
+                event=self._event("error", message), log_level=logging.ERROR, log_message=message
+            )
+        if now >= self.end_time:
+            return self._timeout(now, f"last poll failed: {error}")
+        wait = self.interval(now)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            wait = max(wait, float(retry_after))
+        wait = self._bounded(wait, now)
+        return PollStep(
+            wait=wait,
+            log_level=logging.WARNING,
+            log_message=(
+                f"Polling job {self.job_id} failed ({self.failures}/"
+                f"{self.max_consecutive_failures} in a row), next try in {wait:.1f}s: {error}"
+            ),
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _event(self, status: EventStatus, message: str) -> dict[str, str]:
+        return make_event(status, self.job_id, self.output_url, message)
+
+    def _timeout(self, now: float, detail: str) -> PollStep:
+        message = (
+            f"Job {self.job_id} did not finish before its deadline "
+            f"({self._elapsed(now)} waited, {self._polls()}); {detail}"
+        )
+        return PollStep(
+            event=self._event("timeout", message), log_level=logging.ERROR, log_message=message
+        )
+
+    def _progress(self, status: JobStatus, now: float, wait: float) -> str | None:
+        bucket = None if status.percentage is None else int(status.percentage // PROGRESS_BUCKET)
+        due = (
+            self._last_log is None
+            or bucket != self._last_bucket
+            or now - self._last_log >= self.progress_log_every
+        )
+        if not due:
+            return None
+        self._last_bucket = bucket
+        self._last_log = now
+        return (
+            f"Job {self.job_id} {status.state}{_percent(status.percentage)} after "
+            f"{self._elapsed(now)} ({self._polls()}); next poll in {wait:.1f}s"
+        )
+
+    def _elapsed(self, now: float) -> str:
+        return f"{max(0.0, now - self.started_at):.0f}s"
+
+    def _polls(self) -> str:
+        return f"{self.polls} poll" + ("" if self.polls == 1 else "s")
+
+
+def _percent(percentage: float | None) -> str:
+    return "" if percentage is None else f" {percentage:.0f}%"
+
+
+def wait_for_job(
+    tracker: PollTracker,
+    fetch: Callable[[], JobStatus],
+    log: logging.Logger,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, str]:
+    """Wait on this thread (the worker) until the tracker produces its event; return it."""
+    from airflow_provider_videodb.exceptions import VideoDBError
+
+    sleep(tracker.first_delay(clock()))
+    while True:
+        try:
+            status = fetch()
+        except VideoDBError as error:
+            step = tracker.on_error(error, clock())
+        else:
+            step = tracker.on_status(status, clock())
+        if step.log_message:
+            log.log(step.log_level, step.log_message)
+        if step.event is not None:
+            return step.event
+        sleep(step.wait)
