@@ -1,0 +1,98 @@
+"""``videodb-local-server`` / ``python -m airflow_provider_videodb.local_server``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .app import PLANS, TwinConfig
+from .faults import FaultRuleError, load_rules
+from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES
+from .server import ServerOptions, raise_fd_limit, serve
+
+DEFAULT_KEY = "sk-local-dev"
+
+
+def parse_keys(values: Sequence[str]) -> dict[str, str]:
+    """``KEY`` or ``KEY:plan`` (plan: pro, free = 403 on gated options, broke = 402)."""
+    keys: dict[str, str] = {}
+    for value in values:
+        key, _, plan = value.partition(":")
+        plan = plan or "pro"
+        if plan not in PLANS:
+            raise argparse.ArgumentTypeError(f"unknown plan {plan!r} in --api-key (one of {PLANS})")
+        keys[key] = plan
+    return keys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="videodb-local-server",
+        description="A local VideoDB server (offline twin) for development, tests and demos.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--data-dir", type=Path, default=Path("videodb-local-data"))
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help=f"accepted key, repeatable; KEY or KEY:plan {PLANS} (default {DEFAULT_KEY})",
+    )
+    p.add_argument("--demo", action="store_true", help="create demo media on first start")
+    p.add_argument("--job-seconds", type=float, default=3.0, help="duration of async jobs")
+    p.add_argument("--terminal-shape", choices=TERMINAL_SHAPES, default="flat")
+    p.add_argument("--progress-style", choices=PROGRESS_STYLES, default="mixed")
+    p.add_argument("--length-style", choices=("string", "number"), default="string")
+    p.add_argument("--journal-size", type=int, default=10_000, help="0 disables the journal")
+    p.add_argument("--port-file", type=Path, help="write the bound port here when ready")
+    p.add_argument("--faults", help="fault rules: JSON list, @file or a path to a JSON file")
+    p.add_argument("--seed", type=int, help="seed for fault rates")
+    p.add_argument("--log-level", default=os.environ.get("VIDEODB_LOCAL_LOG", "INFO"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        keys = parse_keys(args.api_key or [DEFAULT_KEY])
+        faults = load_rules(args.faults) if args.faults else []
+        config = TwinConfig()
+        config.update(
+            {
+                "job_seconds": args.job_seconds,
+                "terminal_shape": args.terminal_shape,
+                "progress_style": args.progress_style,
+                "length_style": args.length_style,
+                "journal_size": args.journal_size,
+            }
+        )
+    except (argparse.ArgumentTypeError, FaultRuleError, OSError, ValueError) as exc:
+        parser.error(str(exc))
+    except Exception as exc:  # ApiError from config validation
+        parser.error(str(exc))
+    options = ServerOptions(
+        data_dir=args.data_dir.resolve(),
+        keys=keys,
+        host=args.host,
+        port=args.port,
+        demo=args.demo,
+        port_file=args.port_file,
+        config=config,
+        faults=faults,
+        seed=args.seed,
+    )
+    raise_fd_limit()
+    asyncio.run(serve(options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The ``/_twin/...`` admin API: not part of VideoDB, never journaled, never faulted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .app import STATE, ApiError, TwinState
+from .faults import FaultRuleError
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise ApiError(400, "admin body must be JSON", "invalid_request") from exc
+
+
+def _answer(data: Any) -> web.Response:
+    return web.json_response({"success": True, "data": data})
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """Body: a list of rules, or ``{"rules": [...], "seed": 42}``. Replaces the active rules."""
+    state = request.app[STATE]
+    body = await _body(request)
+    rules, seed = (body, None) if isinstance(body, list) else (body.get("rules"), body.get("seed"))
+    try:
+        state.faults.replace(list(rules or []), seed=seed)
+    except (FaultRuleError, TypeError, ValueError) as exc:
+        raise ApiError(400, str(exc), "invalid_fault") from exc
+    return _answer(state.faults.describe())
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return _answer(request.app[STATE].faults.describe())
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE].faults.clear()
+    return _answer({"rules": []})
+
+
+async def get_journal(request: web.Request) -> web.Response:
+    """``?since=<seq>`` returns only newer entries."""
+    entries = request.app[STATE].journal.entries()
+    since = request.query.get("since")
+    if since is not None:
+        entries = [e for e in entries if e["seq"] > int(since)]
+    return _answer({"entries": entries})
+
+
+async def clear_journal(request: web.Request) -> web.Response:
+    request.app[STATE].journal.clear()
+    return _answer({"entries": []})
+
+
+def stats_of(state: TwinState, request: web.Request) -> dict[str, Any]:
+    server = request.protocol._manager
+    open_now = len(getattr(server, "_connections", ()))
+    return {
+        **state.stats,
+        "connections_open": open_now,
+        "jobs": len(state.jobs),
+        "journal_entries": len(state.journal.entries()),
+    }
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return _answer(stats_of(request.app[STATE], request))
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return _answer(request.app[STATE].public_config())
+
+
+async def set_config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "config body must be an object", "invalid_request")
+    state.config.update(body)
+    state.journal.resize(state.config.journal_size)
+    return _answer(state.public_config())
+
+
+async def _admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        body = {"success": False, "message": exc.message, "error_code": exc.error_code}
+        return web.json_response(body, status=exc.status)
+
+
+def _wrap(handler: Any) -> Any:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        return await _admin_errors(request, handler)
+
+    return wrapped
+
+
+def setup_routes(app: web.Application) -> None:
+    routes = [
+        ("POST", "/_twin/faults", set_faults),
+        ("GET", "/_twin/faults", get_faults),
+        ("DELETE", "/_twin/faults", clear_faults),
+        ("GET", "/_twin/journal", get_journal),
+        ("DELETE", "/_twin/journal", clear_journal),
+        ("GET", "/_twin/stats", get_stats),
+        ("GET", "/_twin/config", get_config),
+        ("POST", "/_twin/config", set_config),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, _wrap(handler))

@@ -1,0 +1,274 @@
+"""The local VideoDB server's aiohttp application: state, the one middleware, routing.
+
+The middleware does, in order: admin bypass (``/_twin/...`` is never journaled or faulted),
+fault selection, auth, the handler, post-processing faults, and the journal entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .faults import FaultRule, FaultSet
+from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job
+from .journal import Journal, body_for_journal
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: Plans a key can have (``--api-key KEY:plan``): ``pro`` can do everything, ``free`` gets 403
+#: for plan-gated options, ``broke`` gets 402 on billable calls.
+PLANS = ("pro", "free", "broke")
+#: Paths that need no API key: presigned uploads and what a video player fetches.
+PUBLIC_PREFIXES = ("/upload/", "/hls/", "/player")
+
+
+class ApiError(Exception):
+    """An error answer in the VideoDB envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_code: str,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, message: str, error_code: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"success": False, "message": message, "error_code": error_code}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def ok(data: Any, **extra: Any) -> web.Response:
+    return web.json_response({"success": True, "data": data, **extra})
+
+
+@dataclass
+class TwinConfig:
+    """Run-time settings, changeable through ``POST /_twin/config``."""
+
+    job_seconds: float = 3.0
+    terminal_shape: str = "flat"
+    progress_style: str = "mixed"
+    length_style: str = "string"
+    journal_size: int = 10_000
+
+    def update(self, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            if name not in self.__dataclass_fields__:
+                raise ApiError(400, f"unknown setting {name!r}", "invalid_request")
+            setattr(self, name, type(getattr(self, name))(value))
+        if self.terminal_shape not in TERMINAL_SHAPES:
+            raise ApiError(400, f"terminal_shape must be one of {TERMINAL_SHAPES}", "invalid")
+        if self.progress_style not in PROGRESS_STYLES:
+            raise ApiError(400, f"progress_style must be one of {PROGRESS_STYLES}", "invalid")
+        if self.length_style not in ("string", "number"):
+            raise ApiError(400, "length_style must be 'string' or 'number'", "invalid")
+        if self.job_seconds < 0 or self.journal_size < 0:
+            raise ApiError(400, "job_seconds and journal_size must be >= 0", "invalid")
+
+
+@dataclass
+class TwinState:
+    data_dir: Path
+    keys: dict[str, str]
+    store: Store
+    config: TwinConfig = field(default_factory=TwinConfig)
+    faults: FaultSet = field(default_factory=FaultSet)
+    journal: Journal = field(default_factory=Journal)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    playlists: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, int] = field(
+        default_factory=lambda: {
+            "connections_opened": 0,
+            "requests": 0,
+            "polls": 0,
+            "faults_applied": 0,
+            "jobs_created": 0,
+        }
+    )
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.journal.resize(self.config.journal_size)
+        for job in self.store.load_jobs():
+            self.jobs[job.id] = job
+
+    def add_job(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self.store.save_job(job)
+        self.stats["jobs_created"] += 1
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def public_config(self) -> dict[str, Any]:
+        return {**asdict(self.config), "faults": self.faults.describe()}
+
+
+STATE: web.AppKey[TwinState] = web.AppKey("twin_state", TwinState)
+
+
+def origin_of(request: web.Request) -> str:
+    """The server's own origin as the client addressed it (absolute URLs use it)."""
+    return f"{request.scheme}://{request.host}"
+
+
+def auth_state(request: web.Request, keys: dict[str, str]) -> str:
+    token = request.headers.get("x-access-token")
+    if token is None:
+        return "missing"
+    return "ok" if token in keys else "bad"
+
+
+def drop_connection(request: web.Request) -> None:
+    """Close the TCP connection without an answer (the client sees a reset / EOF)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+class DroppedError(Exception):
+    """Raised after a dropped connection so aiohttp writes nothing."""
+
+
+def _fault_response(rule: FaultRule) -> web.Response:
+    message = rule.message or f"Injected fault: HTTP {rule.status}"
+    if rule.kind == "success_false":
+        return error_response(200, rule.message or "Injected failure", "injected_failure")
+    headers = {}
+    if rule.retry_after is not None or rule.status == 429:
+        retry_after = rule.retry_after if rule.retry_after is not None else 1
+        headers["Retry-After"] = f"{retry_after:g}"
+    code = "rate_limited" if rule.status == 429 else "injected_fault"
+    return error_response(rule.status, message, code, headers)
+
+
+MALFORMED_BODY = b'{"success": true, "data": {"id": '
+
+
+@web.middleware
+async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path.startswith("/_twin/"):
+        return await handler(request)
+    state = request.app[STATE]
+    state.stats["requests"] += 1
+    norm = path.rstrip("/") or "/"
+    rule = state.faults.pick(request.method, norm) if state.faults.rules else None
+    auth = auth_state(request, state.keys)
+    response: web.StreamResponse | None = None
+    status: int | None = None
+    journal_body: Any = None
+    if state.journal.enabled and request.body_exists:
+        ctype = request.content_type
+        if ctype.startswith("multipart/"):
+            journal_body = {"bytes": request.content_length}
+        else:
+            journal_body = body_for_journal(await request.read(), ctype)
+    try:
+        if rule is not None:
+            state.stats["faults_applied"] += 1
+            if rule.kind in ("status", "success_false"):
+                response = _fault_response(rule)
+            elif rule.kind == "drop_before":
+                drop_connection(request)
+                raise DroppedError
+            elif rule.kind == "delay":
+                await asyncio.sleep(rule.seconds)
+            elif rule.kind == "fail_job":
+                request["fail_job"] = True
+        if response is None:
+            response = await _handle(request, handler, auth, path)
+        if rule is not None and rule.kind == "drop_after":
+            status = response.status
+            drop_connection(request)
+            raise DroppedError
+        if rule is not None and rule.kind == "malformed_json":
+            response = web.Response(body=MALFORMED_BODY, content_type="application/json")
+        status = response.status
+        return response
+    except DroppedError:
+        raise asyncio.CancelledError from None
+    finally:
+        if state.journal.enabled:
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            state.journal.record(
+                method=request.method,
+                path=path,
+                query=request.query_string,
+                status=status,
+                fault=rule.kind if rule is not None else None,
+                connection=f"{peer[0]}:{peer[1]}" if peer else None,
+                headers=request.headers,
+                auth=auth,
+                body=journal_body,
+            )
+
+
+async def _handle(
+    request: web.Request, handler: Handler, auth: str, path: str
+) -> web.StreamResponse:
+    """Auth, then the handler; every failure becomes an envelope answer."""
+    if auth != "ok" and not path.startswith(PUBLIC_PREFIXES):
+        if auth == "missing":
+            return error_response(401, "Missing API key (x-access-token)", "unauthorized")
+        return error_response(401, "Invalid API key", "unauthorized")
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.error_code, exc.headers)
+    except web.HTTPNotFound:
+        return error_response(404, f"No such endpoint: {request.method} {path}", "not_found")
+    except web.HTTPMethodNotAllowed:
+        return error_response(405, f"Method not allowed: {request.method}", "invalid_request")
+    except json.JSONDecodeError:
+        return error_response(400, "Request body is not valid JSON", "invalid_request")
+
+
+def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Register ``path`` with and without a trailing slash."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, path + "/", handler)
+
+
+def build_app(state: TwinState) -> web.Application:
+    from . import admin, api, hls
+
+    app = web.Application(middlewares=[twin_middleware], client_max_size=1024**4)
+    app[STATE] = state
+    api.setup_routes(app)
+    hls.setup_routes(app)
+    admin.setup_routes(app)
+
+    async def on_shutdown(_: web.Application) -> None:
+        for task in list(state.background):
+            task.cancel()
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def now() -> float:
+    return time.time()

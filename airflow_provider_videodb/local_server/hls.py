@@ -1,0 +1,75 @@
+"""What a video player fetches: playlists, MPEG-TS segments, and a tiny player page."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from aiohttp import web
+
+from . import ingest
+from .app import STATE, ApiError, add_route
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+SEGMENT_TYPE = "video/mp2t"
+_VIDEO_ID_RE = re.compile(r"^m-[0-9a-f]+$")
+
+PLAYER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>VideoDB local player</title>
+<style>body{{margin:0;background:#111;color:#ddd;font-family:sans-serif}}
+video{{width:100%;max-height:90vh;background:#000}}p{{padding:0 1em}}</style></head>
+<body><video id="v" controls autoplay playsinline></video>
+<p>Stream: <a href="{url}">{url}</a></p>
+<script src="https://cdn.jsdelivr.net/npm/hls.js@1"></script>
+<script>
+const v = document.getElementById("v"), src = {url_js};
+if (v.canPlayType("application/vnd.apple.mpegurl")) {{ v.src = src; }}
+else if (window.Hls && Hls.isSupported()) {{ const h = new Hls(); h.loadSource(src);
+  h.attachMedia(v); }}
+else {{ document.body.insertAdjacentHTML("beforeend",
+  "<p>This browser cannot play HLS without hls.js (offline?). Use the stream URL.</p>"); }}
+</script></body></html>
+"""
+
+
+async def playlist(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    sid = request.match_info["sid"]
+    text = state.playlists.get(sid)
+    if text is None:
+        row = state.store.get_stream(sid)
+        if row is None:
+            raise ApiError(404, f"Stream not found: {sid}", "not_found")
+        text = state.playlists[sid] = row["playlist"]
+    return web.Response(text=text, content_type=PLAYLIST_TYPE)
+
+
+async def segment(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    vid, name = request.match_info["vid"], request.match_info["name"]
+    video = state.store.get_video(vid) if _VIDEO_ID_RE.match(vid) else None
+    path = None if video is None else ingest.segment_file(video["media_dir"], name)
+    if path is None:
+        raise ApiError(404, "Segment not found", "not_found")
+    return web.FileResponse(path, headers={"Content-Type": SEGMENT_TYPE})
+
+
+async def player(request: web.Request) -> web.Response:
+    url = request.query.get("url", "")
+    if not url.startswith(("http://", "https://")):
+        raise ApiError(400, "player needs ?url=<stream url>", "invalid_request")
+    page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
+    return web.Response(text=page, content_type="text/html")
+
+
+def _js_string(value: str) -> str:
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/hls/{sid}.m3u8", playlist)
+    # Segment URIs are relative to the playlist; serve the layouts ingest.segment_prefix uses.
+    app.router.add_get("/hls/seg/{vid}/{name}", segment)
+    app.router.add_get("/hls/{vid}/{name}", segment)
+    add_route(app, "GET", "/player", player)

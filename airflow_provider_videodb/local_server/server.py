@@ -1,0 +1,114 @@
+"""Run the local server: open the store, ingest demo media, listen, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .app import TwinConfig, TwinState, build_app
+from .store import Store, new_id
+
+log = logging.getLogger(__name__)
+DEMO_MARKER = "demo-ingested"
+
+
+@dataclass
+class ServerOptions:
+    data_dir: Path
+    keys: dict[str, str]
+    host: str = "127.0.0.1"
+    port: int = 0
+    demo: bool = False
+    port_file: Path | None = None
+    config: TwinConfig = field(default_factory=TwinConfig)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    seed: int | None = None
+    backlog: int = 8192
+
+
+def raise_fd_limit() -> None:
+    """Many concurrent clients need many sockets: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def ingest_demo(state: TwinState) -> None:
+    """Create the demo videos once per data dir (blocking; runs before listening)."""
+    from . import demo, ingest
+
+    marker = state.data_dir / DEMO_MARKER
+    if marker.exists():
+        return
+    for item in demo.generate_demo(state.data_dir / "demo"):
+        vid = new_id("m")
+        media_dir = state.data_dir / "media" / vid
+        result = ingest.ingest_video(item.path, media_dir)
+        cues = result.cues
+        if item.transcript_path is not None:
+            cues = ingest.read_subtitle(item.transcript_path) or cues
+        state.store.add_video(
+            vid=vid,
+            collection_id="default",
+            name=item.name,
+            description=item.description,
+            length=result.length,
+            media_dir=str(media_dir),
+        )
+        if cues:
+            state.store.set_transcript(vid, cues, result.cue_source or "sidecar")
+        log.info("demo video %s (%s, %.1fs) ready", vid, item.name, result.length)
+    marker.write_text("1\n")
+
+
+def build_state(options: ServerOptions) -> TwinState:
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(options.data_dir / "videodb.sqlite3")
+    state = TwinState(
+        data_dir=options.data_dir, keys=options.keys, store=store, config=options.config
+    )
+    state.faults.replace(options.faults, seed=options.seed)
+    if options.demo:
+        ingest_demo(state)
+    return state
+
+
+async def serve(options: ServerOptions) -> None:
+    state = build_state(options)
+    app = build_app(state)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    handler_factory = runner.server
+    assert handler_factory is not None
+
+    def counting_factory() -> Any:
+        state.stats["connections_opened"] += 1
+        return handler_factory()
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        counting_factory, options.host, options.port, backlog=options.backlog, reuse_address=True
+    )
+    port = server.sockets[0].getsockname()[1]
+    if options.port_file is not None:
+        tmp = options.port_file.with_name(options.port_file.name + ".tmp")
+        tmp.write_text(f"{port}\n")
+        tmp.replace(options.port_file)
+    print(f"VideoDB local server listening on http://{options.host}:{port}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        server.close()
+        await runner.cleanup()
+        state.store.close()
