@@ -208,8 +208,13 @@ def interpret_response(
     return payload
 
 
-def transport_error(info: RequestInfo, exc: BaseException, *, sent: bool) -> VideoDBTransportError:
-    """No HTTP answer. ``sent=False`` only when the request surely never left."""
+def transport_error(
+    info: RequestInfo, exc: BaseException, *, sent: bool, retryable: bool = True
+) -> VideoDBTransportError:
+    """No HTTP answer. ``sent=False`` only when the request surely never left.
+
+    ``retryable=False`` for failures that repeat identically (e.g. a TLS certificate error).
+    """
     where = "before the request was sent" if not sent else "after the request was sent"
     detail = _short(str(exc)) or type(exc).__name__
     return VideoDBTransportError(
@@ -218,6 +223,7 @@ def transport_error(info: RequestInfo, exc: BaseException, *, sent: bool) -> Vid
         f"{type(exc).__name__} {where}: {detail}",
         sent=sent,
         video_id=info.video_id,
+        retryable=retryable,
     )
 
 

@@ -74,8 +74,7 @@ def _finite_number(field: str, value: Any) -> float:
     return number
 
 
-def _segment(index: int, item: Any) -> tuple[float, float]:
-    field = f"timeline[{index}]"
+def _segment(field: str, item: Any) -> tuple[float, float]:
     if isinstance(item, (str, bytes)) or not isinstance(item, Sequence) or len(item) != 2:
         raise VideoDBValidationError(field, item, "each segment must be a [start, end] pair")
     start = _finite_number(f"{field}.start", item[0])
@@ -116,7 +115,7 @@ def parse_timeline(value: Any, field: str = "timeline") -> Timeline | None:
         raise VideoDBValidationError(
             field, value, f"has {len(value)} segments; at most {MAX_TIMELINE_SEGMENTS} allowed"
         )
-    return [_segment(i, item) for i, item in enumerate(value)]
+    return [_segment(f"{field}[{i}]", item) for i, item in enumerate(value)]
 
 
 def check_timeline_within(timeline: Timeline | None, length: float | None) -> None:

@@ -1,0 +1,157 @@
+"""Async reads of job status for the trigger: one shared aiohttp session per event loop.
+
+A triggerer may run thousands of :class:`ClipJobTrigger` coroutines in one loop. They share
+one ``aiohttp.ClientSession`` (one bounded, keep-alive connection pool) instead of opening
+one each: :func:`shared_session` is reference-counted per loop — the first user opens the
+session, the last one closes it. Per call, nothing is built but the request itself: headers,
+timeouts and TLS settings are built once per :class:`VideoDBSettings`.
+
+Each :func:`fetch_job_status` is ONE attempt; the trigger's poll state machine decides about
+waiting and retrying from the typed error, interpreted by :mod:`..responses` exactly as on
+the sync path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+import aiohttp
+
+from airflow_provider_videodb.responses import (
+    JobStatus,
+    RequestInfo,
+    interpret_response,
+    parse_job_status,
+    poll_request_info,
+    transport_error,
+)
+from airflow_provider_videodb.settings import VideoDBSettings
+
+#: Connections per process (per loop) to the API; requests beyond it queue for a free one.
+CONNECTION_LIMIT = 100
+KEEPALIVE_SECONDS = 30.0
+
+# aiohttp >= 3.10 tells a connect timeout apart from a read timeout.
+_CONNECT_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = tuple(
+    cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if isinstance(cls, type)
+)
+_NOT_RETRYABLE_ERRORS = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
+
+
+@dataclass
+class _Shared:
+    session: aiohttp.ClientSession
+    users: int = 0
+
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
+    weakref.WeakKeyDictionary()
+)
+_CA_CONTEXTS: dict[str, ssl.SSLContext] = {}
+
+
+def _new_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=CONNECTION_LIMIT, keepalive_timeout=KEEPALIVE_SECONDS, enable_cleanup_closed=True
+    )
+    # Timeouts and TLS are per request (connections may differ); cookies are never wanted.
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+@asynccontextmanager
+async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The loop's shared session, open while at least one user is inside this context.
+
+    A trigger wraps its whole ``run()`` in it so polls reuse pooled connections.
+    """
+    loop = asyncio.get_running_loop()
+    shared = _SESSIONS.get(loop)
+    if shared is None or shared.session.closed:
+        shared = _Shared(_new_session())
+        _SESSIONS[loop] = shared
+    shared.users += 1
+    try:
+        yield shared.session
+    finally:
+        shared.users -= 1
+        if shared.users == 0:
+            if _SESSIONS.get(loop) is shared:
+                del _SESSIONS[loop]
+            await shared.session.close()
+
+
+def active_session_users() -> int:
+    """How many users hold this loop's shared session (0 when none is open)."""
+    shared = _SESSIONS.get(asyncio.get_running_loop())
+    return 0 if shared is None else shared.users
+
+
+@lru_cache(maxsize=64)
+def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    # No ``total``/``connect``: waiting for a free pooled connection is not a failure.
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
+async def _ssl_for(verify: bool | str) -> bool | ssl.SSLContext:
+    if isinstance(verify, bool):
+        return verify  # True: aiohttp's default verifying context
+    context = _CA_CONTEXTS.get(verify)
+    if context is None:  # reading the CA bundle is file I/O: keep it off the loop
+        context = await asyncio.to_thread(ssl.create_default_context, cafile=verify)
+        _CA_CONTEXTS[verify] = context
+    return context
+
+
+def _transport(info: RequestInfo, exc: BaseException, *, sent: bool) -> Exception:
+    return transport_error(
+        info, exc, sent=sent, retryable=not isinstance(exc, _NOT_RETRYABLE_ERRORS)
+    )
+
+
+async def _get(
+    session: aiohttp.ClientSession, settings: VideoDBSettings, url: str, info: RequestInfo
+) -> dict:
+    try:
+        async with session.get(
+            url,
+            headers=settings.shared_headers,
+            timeout=_client_timeout(settings.connect_timeout, settings.timeout),
+            ssl=await _ssl_for(settings.verify),
+            allow_redirects=False,  # the key header must not follow a redirect elsewhere
+        ) as response:
+            body = await response.read()
+            status, headers = response.status, response.headers
+    except aiohttp.ClientConnectorError as exc:  # refused / unreachable: never sent
+        raise _transport(info, exc, sent=False) from None
+    except _CONNECT_TIMEOUT_ERRORS as exc:
+        raise _transport(info, exc, sent=False) from None
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _transport(info, exc, sent=True) from None
+    return interpret_response(info, status, headers, body, retry_max_wait=settings.retry_max_wait)
+
+
+async def fetch_job_status(
+    settings: VideoDBSettings,
+    output_url: str,
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> JobStatus:
+    """Read an async-response URL once. Raises the typed error (``retryable`` set).
+
+    The URL must be on the configured origin (:class:`VideoDBUnsafeURLError` otherwise):
+    the key is never sent anywhere else.
+    """
+    url = settings.check_same_origin(output_url)
+    info = poll_request_info(url)
+    if session is not None:
+        payload = await _get(session, settings, url, info)
+    else:
+        async with shared_session() as shared:
+            payload = await _get(shared, settings, url, info)
+    return parse_job_status(payload, info)

@@ -1,0 +1,475 @@
+"""VideoDBHook: connection, auth, HTTP with retries, and typed errors.
+
+The sync path uses one ``requests.Session`` per hook and tenacity for retries; the async
+path (for the trigger) lives in :mod:`airflow_provider_videodb.hooks.async_client`. Both
+hand every answer to :mod:`airflow_provider_videodb.responses`, which alone decides what it
+means and whether it may be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+import tenacity
+import urllib3.exceptions
+from airflow.sdk import BaseHook
+
+from airflow_provider_videodb.exceptions import (
+    VideoDBAPIError,
+    VideoDBConfigError,
+    VideoDBError,
+    VideoDBValidationError,
+)
+from airflow_provider_videodb.responses import (
+    AsyncJob,
+    JobStatus,
+    RequestInfo,
+    Shot,
+    data_of,
+    interpret_response,
+    may_retry,
+    parse_async_start,
+    parse_job_status,
+    parse_stream,
+    parse_video,
+    poll_request_info,
+    transport_error,
+)
+from airflow_provider_videodb.settings import CONN_TYPE, VideoDBSettings
+from airflow_provider_videodb.validation import (
+    check_timeline_within,
+    parse_timeline,
+    validate_callback_url,
+    validate_collection_id,
+    validate_content_type,
+    validate_model_name,
+    validate_positive_seconds,
+    validate_prompt,
+    validate_scene_index_id,
+    validate_video_id,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+try:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+except ImportError:  # pragma: no cover - Airflow 3.1
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,unused-ignore]
+        AirflowNotFoundException,
+    )
+
+try:
+    from airflow.sdk.log import mask_secret
+except ImportError:  # pragma: no cover - Airflow 3.1
+    from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef,unused-ignore]
+        mask_secret,
+    )
+
+try:
+    from airflow.sdk.log import amask_secret
+except ImportError:  # pragma: no cover - Airflow 3.1: no async variant
+
+    async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc,unused-ignore]
+        mask_secret(secret, name)
+
+
+def _was_sent(exc: requests.RequestException) -> bool:
+    """False only when requests failed before any byte of the request left.
+
+    ``ConnectTimeout`` and ``NewConnectionError`` (refused, unreachable, DNS) happen before
+    sending; a ``ReadTimeout``, a dropped connection (``RemoteDisconnected``) or a broken
+    chunked body happen after, when the service may have acted on the request.
+    """
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+        return False
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", exc.args[0])  # MaxRetryError wraps the cause
+        if isinstance(
+            reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        ):
+            return False
+    return True
+
+
+class VideoDBHook(BaseHook):
+    """Talk to the VideoDB API through an Airflow connection of type ``videodb``.
+
+    :param videodb_conn_id: the connection id (API key in password, base URL in host).
+    :param collection_id: overrides the connection's default collection.
+
+    No I/O happens in ``__init__``: the connection is resolved on first use.
+    """
+
+    conn_name_attr = "videodb_conn_id"
+    default_conn_name = "videodb_default"
+    conn_type = CONN_TYPE
+    hook_name = "VideoDB"
+
+    #: First backoff step in seconds (doubling per attempt, with jitter, capped by
+    #: ``retry_max_wait``).
+    retry_backoff_base: float = 0.5
+
+    def __init__(
+        self,
+        videodb_conn_id: str = default_conn_name,
+        *,
+        collection_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.videodb_conn_id = videodb_conn_id
+        self.collection_id = (
+            None if collection_id is None else validate_collection_id(collection_id)
+        )
+        self._session: requests.Session | None = None
+
+    @classmethod
+    def from_settings(cls, settings: VideoDBSettings, **kwargs: Any) -> VideoDBHook:
+        """A hook for already-resolved settings (benchmarks, tests, the async side)."""
+        hook = cls(**kwargs)
+        hook.__dict__["settings"] = settings  # fills the cached_property
+        return hook
+
+    # -- connection --------------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> VideoDBSettings:
+        settings = VideoDBSettings.from_connection(self._lookup_connection())
+        mask_secret(settings.api_key)
+        return self._with_collection(settings)
+
+    def _with_collection(self, settings: VideoDBSettings) -> VideoDBSettings:
+        if self.collection_id and self.collection_id != settings.collection_id:
+            return dataclasses.replace(settings, collection_id=self.collection_id)
+        return settings
+
+    def _lookup_connection(self) -> Connection:
+        try:
+            return self.get_connection(self.videodb_conn_id)
+        except AirflowNotFoundException:
+            raise VideoDBConfigError(
+                f"VideoDB connection {self.videodb_conn_id!r} is not defined"
+            ) from None
+
+    @classmethod
+    async def aget_settings(cls, conn_id: str = default_conn_name) -> VideoDBSettings:
+        """Resolve settings without blocking the event loop (for triggers)."""
+        try:
+            conn = await _aget_connection(conn_id)
+        except AirflowNotFoundException:
+            raise VideoDBConfigError(f"VideoDB connection {conn_id!r} is not defined") from None
+        aextra = getattr(conn, "aextra_dejson", None)
+        extra = await aextra() if aextra else await asyncio.to_thread(lambda: conn.extra_dejson)
+        settings = VideoDBSettings.from_connection(conn, extra=extra)
+        await amask_secret(settings.api_key)
+        return settings
+
+    def get_conn(self) -> requests.Session:
+        """The hook's HTTP session (created on first use, with the auth headers)."""
+        if self._session is None:
+            session = requests.Session()
+            session.headers.update(self.settings.headers())
+            session.verify = self.settings.verify
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> VideoDBHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _send_once(
+        self, info: RequestInfo, url: str, body: Any, params: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        settings = self.settings
+        try:
+            # Never follow redirects: the key header would travel with them.
+            with self.get_conn().request(
+                info.method,
+                url,
+                json=body,
+                params=params,
+                timeout=settings.requests_timeout,
+                allow_redirects=False,
+            ) as response:
+                content = response.content
+        except requests.RequestException as exc:
+            raise transport_error(
+                info,
+                exc,
+                sent=_was_sent(exc),
+                retryable=not isinstance(exc, requests.exceptions.SSLError),
+            ) from None
+        return interpret_response(
+            info,
+            response.status_code,
+            response.headers,
+            content,
+            retry_max_wait=settings.retry_max_wait,
+        )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Exponential backoff with equal jitter, at least the (capped) Retry-After."""
+        cap = self.settings.retry_max_wait
+        step = min(cap, self.retry_backoff_base * 2 ** (state.attempt_number - 1))
+        backoff = step / 2 + random.uniform(0, step / 2)
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None) or 0.0
+        return min(cap, max(backoff, retry_after))
+
+    def _log_retry(self, info: RequestInfo, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(
+            "VideoDB %s %s: attempt %d of %d failed (%s); retrying in %.2f s",
+            info.method,
+            info.path,
+            state.attempt_number,
+            self.settings.max_retries + 1,
+            error,
+            wait,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        video_id: str | None = None,
+        info: RequestInfo | None = None,
+    ) -> dict[str, Any]:
+        """Send one API call with the retry policy; return the parsed success payload.
+
+        ``path`` is an API path (``/user``) or an absolute URL on the configured origin.
+        """
+        settings = self.settings
+        url = settings.check_same_origin(path) if "://" in path else settings.url(path)
+        info = info or RequestInfo(method.upper(), "/" + path.lstrip("/"), video_id)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(settings.max_retries + 1),
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, VideoDBError) and may_retry(info, exc)
+            ),
+            wait=self._wait,
+            before_sleep=lambda state: self._log_retry(info, state),
+            reraise=True,
+        )
+        attempts = 0
+
+        def attempt() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            return self._send_once(info, url, body, params)
+
+        try:
+            return retrying(attempt)
+        except VideoDBAPIError as error:
+            error.attempts = attempts
+            raise
+
+    # -- API calls ---------------------------------------------------------------------------
+
+    def _collection(self, collection_id: str | None) -> str:
+        if collection_id is None:
+            return self.settings.collection_id
+        return validate_collection_id(collection_id)
+
+    def get_user(self) -> dict[str, Any]:
+        return data_of(self.request("GET", "/user"))
+
+    def get_video(self, video_id: str, *, collection_id: str | None = None) -> dict[str, Any]:
+        """The video object, ``length`` as float."""
+        validate_video_id(video_id)
+        info = RequestInfo("GET", f"/video/{video_id}", video_id)
+        payload = self.request(
+            "GET",
+            info.path,
+            params={"collection_id": self._collection(collection_id)},
+            info=info,
+        )
+        return parse_video(data_of(payload, info), info)
+
+    def list_videos(self, *, collection_id: str | None = None) -> list[dict[str, Any]]:
+        info = RequestInfo("GET", "/video")
+        payload = self.request(
+            "GET", "/video", params={"collection_id": self._collection(collection_id)}, info=info
+        )
+        videos = data_of(payload, info).get("videos") or []
+        return [parse_video(video, info) for video in videos]
+
+    def generate_stream(
+        self,
+        video_id: str,
+        timeline: Sequence[Sequence[float]] | str | None,
+        *,
+        length: float,
+        collection_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``{"stream_url", "player_url"}`` for a timeline, or the whole video (``None``).
+
+        The stream call is keyed by the video id alone; ``collection_id`` is only validated.
+        """
+        validate_video_id(video_id)
+        if collection_id is not None:
+            validate_collection_id(collection_id)
+        segments = parse_timeline(timeline)
+        length = validate_positive_seconds("length", length)
+        check_timeline_within(segments, length)
+        info = RequestInfo("POST", f"/video/{video_id}/stream", video_id)
+        body = {
+            "timeline": None if segments is None else [list(pair) for pair in segments],
+            "length": length,
+        }
+        return parse_stream(self.request("POST", info.path, body=body, info=info), info)
+
+    def start_clip(
+        self,
+        video_id: str,
+        prompt: str,
+        *,
+        content_type: str = "spoken",
+        model_name: str = "basic",
+        scene_index_id: str | None = None,
+        callback_url: str | None = None,
+    ) -> AsyncJob:
+        """Start a clip job. Retried only where the service cannot have taken it."""
+        body: dict[str, Any] = {
+            "prompt": validate_prompt(prompt),
+            "content_type": validate_content_type(content_type),
+            "model_name": validate_model_name(model_name),
+        }
+        validate_video_id(video_id)
+        if scene_index_id is not None:
+            body["scene_index_id"] = validate_scene_index_id(scene_index_id)
+        if callback_url is not None:
+            body["callback_url"] = validate_callback_url(callback_url)
+        info = RequestInfo("POST", f"/video/{video_id}/clip", video_id)
+        job = parse_async_start(self.request("POST", info.path, body=body, info=info), info)
+        self.settings.check_same_origin(job.output_url)
+        return job
+
+    def get_job_status(self, output_url: str) -> JobStatus:
+        """One read of an async-response URL (with the retry policy). Same-origin only."""
+        url = self.settings.check_same_origin(output_url)
+        info = poll_request_info(url)
+        return parse_job_status(self.request("GET", url, info=info), info)
+
+    async def aget_job_status(self, output_url: str) -> JobStatus:
+        """One attempt through the shared aiohttp session; resolves settings asynchronously."""
+        from airflow_provider_videodb.hooks.async_client import fetch_job_status
+
+        if "settings" not in self.__dict__:
+            settings = await self.aget_settings(self.videodb_conn_id)
+            self.__dict__["settings"] = self._with_collection(settings)
+        return await fetch_job_status(self.settings, output_url)
+
+    def compile_shots(
+        self,
+        video_id: str,
+        shots: Sequence[Shot | Mapping[str, Any] | Sequence[float]],
+        *,
+        collection_id: str | None = None,
+    ) -> dict[str, Any]:
+        """One stream of the shots, in order (``POST /compile``)."""
+        validate_video_id(video_id)
+        pairs = [_shot_pair(shot) for shot in shots]
+        if not pairs:
+            raise VideoDBValidationError("shots", list(shots), "there is nothing to compile")
+        segments = parse_timeline(pairs, "shots") or []
+        info = RequestInfo("POST", "/compile", video_id)
+        body = [
+            {
+                "video_id": video_id,
+                "collection_id": self._collection(collection_id),
+                "shots": [list(pair) for pair in segments],
+            }
+        ]
+        return parse_stream(self.request("POST", "/compile", body=body, info=info), info)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """``GET /user``: names the user on success, the error on failure, never the key."""
+        try:
+            user = self.get_user()
+        except Exception as error:
+            return False, f"VideoDB connection failed: {error}"
+        who = user.get("user_name") or user.get("user_email") or user.get("user_id") or "?"
+        return True, f"Connected to VideoDB at {self.settings.base_url} as {who}"
+
+    # -- connection form (Airflow < 3.2 reads these; newer ones read the provider info) ------
+
+    @classmethod
+    def _connection_type_info(cls) -> dict[str, Any]:
+        from airflow_provider_videodb import get_provider_info
+
+        types = get_provider_info().get("connection-types", [])
+        return next((t for t in types if t.get("connection-type") == cls.conn_type), {})
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        behaviour = cls._connection_type_info().get("ui-field-behaviour", {})
+        return {
+            "hidden_fields": list(behaviour.get("hidden-fields", [])),
+            "relabeling": dict(behaviour.get("relabeling", {})),
+            "placeholders": dict(behaviour.get("placeholders", {})),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, IntegerField, StringField
+
+        widgets: dict[str, Any] = {}
+        fields = cls._connection_type_info().get("conn-fields", {})
+        for name, spec in fields.items():
+            schema = spec.get("schema", {})
+            kinds = set(schema.get("type", [])) - {"null"}
+            label = lazy_gettext(spec.get("label", name))
+            default = schema.get("default")
+            if kinds == {"boolean"}:
+                widgets[name] = BooleanField(label, default=default)
+            elif kinds == {"integer"}:
+                widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), default=default)
+            else:  # numbers and "true/false/CA path" are typed as text
+                widgets[name] = StringField(
+                    label,
+                    widget=BS3TextFieldWidget(),
+                    default=None if default is None else str(default),
+                    description=spec.get("description"),
+                )
+        return widgets
+
+
+def _shot_pair(shot: Shot | Mapping[str, Any] | Sequence[float]) -> Any:
+    if isinstance(shot, Shot):
+        return [shot.start, shot.end]
+    if isinstance(shot, Mapping):
+        return [shot.get("start"), shot.get("end")]
+    return shot
+
+
+async def _aget_connection(conn_id: str) -> Connection:
+    """``BaseHook.aget_connection`` where it exists; else the sync lookup off the loop."""
+    aget = getattr(BaseHook, "aget_connection", None)
+    if aget is not None:
+        return await aget(conn_id)
+    from asgiref.sync import sync_to_async  # pragma: no cover - Airflow 3.1
+
+    return await sync_to_async(BaseHook.get_connection)(conn_id)  # pragma: no cover
