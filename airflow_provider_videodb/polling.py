@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from airflow_provider_videodb.exceptions import (
     VideoDBAPIError,
@@ -54,6 +54,12 @@ GROWTH_FRACTION = 0.1
 PERMANENT_STATUSES = frozenset({400, 401, 402, 403, 404})
 #: Progress buckets: a log line when the percentage enters a new quarter.
 PROGRESS_BUCKET = 25.0
+
+
+class LogSink(Protocol):
+    """Anything with ``log(level, message)``: a stdlib or an Airflow task logger."""
+
+    def log(self, level: int, event: Any, *args: Any, **kw: Any) -> Any: ...
 
 
 def make_event(status: EventStatus, job_id: str, output_url: str, message: str) -> dict[str, str]:
@@ -163,16 +169,12 @@ class PollTracker:
         self.polls += 1
         self.failures = 0
         if status.state == "done":
-            message = f"Job {self.job_id} done after {self._elapsed(now)} ({self._polls()})"
-            return PollStep(event=self._event("success", message), log_message=message)
+            return self._finish("success", f"done after {self._elapsed(now)} ({self._polls()})")
         if status.state == "failed":
             reason = status.message or "no reason given"
             if status.error_code:
                 reason = f"{reason} [{status.error_code}]"
-            message = f"Job {self.job_id} failed: {reason}"
-            return PollStep(
-                event=self._event("error", message), log_level=logging.ERROR, log_message=message
-            )
+            return self._finish("error", reason)
         if now >= self.end_time:
             return self._timeout(now, f"still {status.state}{_percent(status.percentage)}")
         wait = self._bounded(self.interval(now), now)
@@ -182,18 +184,13 @@ class PollTracker:
         """Digest one failed poll."""
         self.polls += 1
         if is_permanent(error):
-            message = f"Polling job {self.job_id} failed permanently: {error}"
-            return PollStep(
-                event=self._event("error", message), log_level=logging.ERROR, log_message=message
-            )
+            return self._finish("error", f"polling failed permanently: {error}")
         self.failures += 1
         if self.failures > self.max_consecutive_failures:
-            message = (
-                f"Polling job {self.job_id} failed {self.failures} times in a row "
-                f"(budget {self.max_consecutive_failures}); last error: {error}"
-            )
-            return PollStep(
-                event=self._event("error", message), log_level=logging.ERROR, log_message=message
+            return self._finish(
+                "error",
+                f"polling failed {self.failures} times in a row "
+                f"(budget {self.max_consecutive_failures}); last error: {error}",
             )
         if now >= self.end_time:
             return self._timeout(now, f"last poll failed: {error}")
@@ -213,16 +210,19 @@ class PollTracker:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _event(self, status: EventStatus, message: str) -> dict[str, str]:
-        return make_event(status, self.job_id, self.output_url, message)
+    def _finish(self, status: EventStatus, message: str) -> PollStep:
+        """The final step; the event message does not repeat the job id, the log line does."""
+        return PollStep(
+            event=make_event(status, self.job_id, self.output_url, message),
+            log_level=logging.INFO if status == "success" else logging.ERROR,
+            log_message=f"Job {self.job_id} {status}: {message}",
+        )
 
     def _timeout(self, now: float, detail: str) -> PollStep:
-        message = (
-            f"Job {self.job_id} did not finish before its deadline "
-            f"({self._elapsed(now)} waited, {self._polls()}); {detail}"
-        )
-        return PollStep(
-            event=self._event("timeout", message), log_level=logging.ERROR, log_message=message
+        return self._finish(
+            "timeout",
+            f"not finished by its deadline ({self._elapsed(now)} waited, "
+            f"{self._polls()}); {detail}",
         )
 
     def _progress(self, status: JobStatus, now: float, wait: float) -> str | None:
@@ -255,7 +255,7 @@ def _percent(percentage: float | None) -> str:
 def wait_for_job(
     tracker: PollTracker,
     fetch: Callable[[], JobStatus],
-    log: logging.Logger,
+    log: LogSink,
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,

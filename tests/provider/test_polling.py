@@ -124,7 +124,7 @@ def test_failure_budget_allows_n_in_a_row_and_ends_on_the_next():
         assert step.log_level == logging.WARNING
     step = t.on_error(server_error(), T0 + 4)
     assert step.event and step.event["status"] == "error"
-    assert "4 times in a row" in step.event["message"]
+    assert "failed 4 times in a row" in step.event["message"]
 
 
 def test_a_good_poll_resets_the_failure_budget():

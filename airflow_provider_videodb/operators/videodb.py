@@ -1,0 +1,448 @@
+"""Operators: HLS streams from a video or a timeline, and AI clips from a prompt.
+
+Import cost matters here (the DAG processor imports this module for every DAG that uses
+it), so hooks, the trigger and HTTP clients are imported only when a task runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
+from airflow_provider_videodb.validation import (
+    check_timeline_within,
+    parse_timeline,
+    validate_callback_url,
+    validate_collection_id,
+    validate_content_type,
+    validate_model_name,
+    validate_positive_seconds,
+    validate_prompt,
+    validate_scene_index_id,
+    validate_video_id,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_videodb.hooks.videodb import VideoDBHook
+    from airflow_provider_videodb.responses import AsyncJob
+
+DEFAULT_CONN_ID = "videodb_default"
+#: task_state_store key of the submitted clip job (survives task retries on Airflow >= 3.3).
+CLIP_JOB_STATE_KEY = "videodb_clip_job"
+#: Airflow's own deferral timeout is a backstop behind the trigger's deadline: it fires only
+#: if the trigger could not report, and then ``execute_complete`` is skipped.
+DEFERRAL_MARGIN_SECONDS = 120.0
+
+
+def _push_player_url(context: Context, player_url: str | None) -> None:
+    if player_url:
+        context["ti"].xcom_push(key=PLAYER_URL_XCOM_KEY, value=player_url)
+
+
+def _optional_collection(collection_id: Any) -> str | None:
+    return None if collection_id is None else validate_collection_id(collection_id)
+
+
+def _stored_job(value: Any, fingerprint: str) -> tuple[AsyncJob, float] | None:
+    """The job an earlier try stored for this same request, with its submission time."""
+    from airflow_provider_videodb.responses import AsyncJob
+
+    if not isinstance(value, dict) or value.get("request") != fingerprint:
+        return None
+    job_id, output_url = value.get("job_id"), value.get("output_url")
+    if not isinstance(job_id, str) or not isinstance(output_url, str):
+        return None
+    submitted_at = value.get("submitted_at")
+    started = float(submitted_at) if isinstance(submitted_at, int | float) else time.time()
+    return AsyncJob(job_id=job_id, output_url=output_url), started
+
+
+def _success_event(job: AsyncJob, message: str) -> dict[str, str]:
+    from airflow_provider_videodb.polling import make_event
+
+    return make_event("success", job.job_id, job.output_url, message)
+
+
+def _make_hook(conn_id: str, collection_id: str | None) -> VideoDBHook:
+    from airflow_provider_videodb.hooks.videodb import VideoDBHook
+
+    return VideoDBHook(conn_id, collection_id=collection_id)
+
+
+class GenerateStreamOperator(BaseOperator):
+    """Make an HLS stream of a whole video, or of a timeline of its segments.
+
+    The timeline (``[[start, end], ...]`` seconds, or its JSON string as templating yields)
+    is checked before any request, and against the video's length before the stream is
+    requested. For the whole video the existing ``stream_url`` is reused, with no POST.
+
+    Returns ``{"video_id", "stream_url", "player_url", "timeline"}`` and pushes
+    ``player_url`` to XCom for the "VideoDB Player" link.
+    """
+
+    template_fields: Sequence[str] = ("video_id", "timeline", "collection_id")
+    operator_extra_links = (VideoDBPlayerLink(),)
+    ui_color = "#fde2cf"
+
+    def __init__(
+        self,
+        *,
+        video_id: str,
+        timeline: Any = None,
+        collection_id: str | None = None,
+        videodb_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.video_id = video_id
+        self.timeline = timeline
+        self.collection_id = collection_id
+        self.videodb_conn_id = videodb_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        video_id = validate_video_id(self.video_id)
+        timeline = parse_timeline(self.timeline)
+        collection_id = _optional_collection(self.collection_id)
+        hook = _make_hook(self.videodb_conn_id, collection_id)
+        try:
+            video = hook.get_video(video_id)
+            if timeline is None and video.get("stream_url"):
+                self.log.info("Reusing the existing whole-video stream of %s", video_id)
+                stream = {"stream_url": video["stream_url"], "player_url": video.get("player_url")}
+            else:
+                length = video.get("length")
+                check_timeline_within(timeline, None if length is None else float(length))
+                stream = hook.generate_stream(
+                    video_id, timeline, length=float(length or 0.0), collection_id=collection_id
+                )
+        finally:
+            hook.close()
+        _push_player_url(context, stream.get("player_url"))
+        return {
+            "video_id": video_id,
+            "stream_url": stream["stream_url"],
+            "player_url": stream.get("player_url"),
+            "timeline": None if timeline is None else [[start, end] for start, end in timeline],
+        }
+
+
+class ClipVideoOperator(BaseOperator):
+    """Cut AI clips out of a video from a text prompt, and stream them as one.
+
+    The job is submitted on the worker; its ``job_id`` and ``output_url`` go to XCom before
+    any waiting. With ``deferrable=True`` (default: ``[operators] default_deferrable``,
+    else True) the wait happens on the triggerer in :class:`ClipJobTrigger`; with False it
+    happens on the worker, under the same rules (:mod:`airflow_provider_videodb.polling`).
+    ``timeout`` is a wall-clock limit on the wait; ``max_poll_interval`` enables a bounded
+    growth of the poll interval for long jobs.
+
+    On success the shots are compiled into one stream and the task returns ``{"job_id",
+    "video_id", "prompt", "shots": [{"start", "end", "text", "score"}], "stream_url",
+    "player_url"}``. A job that matched nothing returns ``shots: []`` with ``stream_url``
+    and ``player_url`` None, or fails with :class:`VideoDBJobFailedError` (error code
+    ``empty_result``) when ``fail_on_empty=True``. A failed job raises
+    :class:`VideoDBJobFailedError` with the service's reason; a timeout raises
+    :class:`VideoDBJobTimeoutError`.
+
+    Task retries do not submit duplicate jobs on Airflow >= 3.3: the job is recorded in
+    ``task_state_store`` right after submission, and a retry reattaches to it while it runs,
+    finishes from it when it is done, and submits afresh only when it failed or is unknown.
+    """
+
+    template_fields: Sequence[str] = (
+        "video_id",
+        "prompt",
+        "content_type",
+        "model_name",
+        "scene_index_id",
+        "callback_url",
+        "collection_id",
+    )
+    operator_extra_links = (VideoDBPlayerLink(),)
+    ui_color = "#fde2cf"
+
+    def __init__(
+        self,
+        *,
+        video_id: str,
+        prompt: str,
+        content_type: str = "spoken",
+        model_name: str = "basic",
+        scene_index_id: str | None = None,
+        callback_url: str | None = None,
+        collection_id: str | None = None,
+        deferrable: bool | None = None,
+        poll_interval: float = 5.0,
+        timeout: float = 3600.0,
+        max_consecutive_failures: int = 5,
+        max_poll_interval: float | None = None,
+        fail_on_empty: bool = False,
+        videodb_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.video_id = video_id
+        self.prompt = prompt
+        self.content_type = content_type
+        self.model_name = model_name
+        self.scene_index_id = scene_index_id
+        self.callback_url = callback_url
+        self.collection_id = collection_id
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=True)
+        self.deferrable = deferrable
+        self.poll_interval = validate_positive_seconds("poll_interval", poll_interval)
+        self.timeout = validate_positive_seconds("timeout", timeout)
+        self.max_poll_interval = (
+            None
+            if max_poll_interval is None
+            else validate_positive_seconds("max_poll_interval", max_poll_interval)
+        )
+        if self.max_poll_interval is not None and self.max_poll_interval < self.poll_interval:
+            from airflow_provider_videodb.exceptions import VideoDBValidationError
+
+            raise VideoDBValidationError(
+                "max_poll_interval", max_poll_interval, "must not be below poll_interval"
+            )
+        if isinstance(max_consecutive_failures, bool) or max_consecutive_failures < 0:
+            from airflow_provider_videodb.exceptions import VideoDBValidationError
+
+            raise VideoDBValidationError(
+                "max_consecutive_failures", max_consecutive_failures, "must be an integer >= 0"
+            )
+        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.fail_on_empty = fail_on_empty
+        self.videodb_conn_id = videodb_conn_id
+
+    # -- request ------------------------------------------------------------------------
+
+    def _request(self) -> dict[str, Any]:
+        """The validated, rendered request: every check happens before any I/O."""
+        return {
+            "video_id": validate_video_id(self.video_id),
+            "prompt": validate_prompt(self.prompt),
+            "content_type": validate_content_type(self.content_type),
+            "model_name": validate_model_name(self.model_name),
+            "scene_index_id": None
+            if self.scene_index_id is None
+            else validate_scene_index_id(self.scene_index_id),
+            "callback_url": None
+            if self.callback_url is None
+            else validate_callback_url(self.callback_url),
+            "collection_id": _optional_collection(self.collection_id),
+        }
+
+    def _fingerprint(self, request: dict[str, Any]) -> str:
+        """Identifies the request, so that a retry never reattaches to a different one."""
+        blob = json.dumps([self.videodb_conn_id, request], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    # -- execution ----------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        request = self._request()
+        hook = _make_hook(self.videodb_conn_id, request["collection_id"])
+        try:
+            job, finished, started_at = self._submit_or_reattach(context, hook, request)
+            ti = context["ti"]
+            ti.xcom_push(key="job_id", value=job.job_id)
+            ti.xcom_push(key="output_url", value=job.output_url)
+            if finished is not None:
+                return self._complete(context, hook, request, finished)
+            end_time = time.time() + self.timeout
+            if self.deferrable:
+                self._defer(job, end_time, started_at, request["video_id"])
+            event = self._wait_here(hook, job, end_time, started_at)
+            return self._complete(context, hook, request, event)
+        finally:
+            hook.close()
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after :class:`ClipJobTrigger`: finish, or raise what the event says."""
+        request = self._request()
+        hook = _make_hook(self.videodb_conn_id, request["collection_id"])
+        try:
+            return self._complete(context, hook, request, event)
+        finally:
+            hook.close()
+
+    def _defer(self, job: AsyncJob, end_time: float, started_at: float, video_id: str) -> NoReturn:
+        from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
+
+        longest_wait = max(self.poll_interval, self.max_poll_interval or 0.0)
+        self.defer(
+            trigger=ClipJobTrigger(
+                conn_id=self.videodb_conn_id,
+                job_id=job.job_id,
+                output_url=job.output_url,
+                poll_interval=self.poll_interval,
+                end_time=end_time,
+                video_id=video_id,
+                max_consecutive_failures=self.max_consecutive_failures,
+                max_poll_interval=self.max_poll_interval,
+                started_at=started_at,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + 2 * longest_wait + DEFERRAL_MARGIN_SECONDS),
+        )
+
+    def _wait_here(
+        self, hook: VideoDBHook, job: AsyncJob, end_time: float, started_at: float
+    ) -> dict[str, str]:
+        from airflow_provider_videodb.hooks.videodb import VideoDBHook
+        from airflow_provider_videodb.polling import PollTracker, wait_for_job
+
+        # One attempt per poll, as on the triggerer: the tracker owns retries and budget.
+        poller = VideoDBHook.from_settings(dataclasses.replace(hook.settings, max_retries=0))
+        tracker = PollTracker(
+            job_id=job.job_id,
+            output_url=job.output_url,
+            end_time=end_time,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            max_consecutive_failures=self.max_consecutive_failures,
+            started_at=started_at,
+        )
+        try:
+            return wait_for_job(tracker, lambda: poller.get_job_status(job.output_url), self.log)
+        finally:
+            poller.close()
+
+    # -- no duplicate jobs across retries ------------------------------------------------
+
+    def _submit_or_reattach(
+        self, context: Context, hook: VideoDBHook, request: dict[str, Any]
+    ) -> tuple[AsyncJob, dict[str, str] | None, float]:
+        """Return the job to wait for, its final event if it is already done, its start time.
+
+        On a retry (Airflow >= 3.3) a stored job of the same request is reattached while it
+        runs and finished from once done; it is replaced by a fresh submission only when it
+        failed or is unknown (404, another origin). If its state cannot be read for a
+        transient reason it is reattached: the wait then decides, and no second job is
+        started on a guess. The new job is stored before any waiting or deferral.
+        """
+        store = context.get("task_state_store")
+        fingerprint = self._fingerprint(request)
+        if store is None:
+            self.log.info(
+                "No task_state_store in this Airflow version: a retry of this task cannot "
+                "reattach to its job and will submit a new one"
+            )
+        elif (stored := _stored_job(store.get(CLIP_JOB_STATE_KEY), fingerprint)) is not None:
+            job, started_at = stored
+            decision = self._previous_job_state(hook, job)
+            if decision != "fresh":
+                done = None
+                if decision == "done":
+                    done = _success_event(job, "finished in an earlier try")
+                return job, done, started_at
+        started_at = time.time()
+        job = hook.start_clip(
+            request["video_id"],
+            request["prompt"],
+            content_type=request["content_type"],
+            model_name=request["model_name"],
+            scene_index_id=request["scene_index_id"],
+            callback_url=request["callback_url"],
+        )
+        self.log.info("Submitted clip job %s for video %s", job.job_id, request["video_id"])
+        if store is not None:
+            store.set(
+                CLIP_JOB_STATE_KEY,
+                {
+                    "job_id": job.job_id,
+                    "output_url": job.output_url,
+                    "submitted_at": started_at,
+                    "request": fingerprint,
+                },
+            )
+        return job, None, started_at
+
+    def _previous_job_state(self, hook: VideoDBHook, job: AsyncJob) -> str:
+        """``reattach``, ``done`` or ``fresh`` for a job stored by an earlier try."""
+        from airflow_provider_videodb.exceptions import VideoDBError
+        from airflow_provider_videodb.polling import is_permanent
+
+        try:
+            status = hook.get_job_status(job.output_url)
+        except VideoDBError as error:
+            if is_permanent(error):
+                self.log.warning(
+                    "Stored job %s is unusable (%s); submitting anew", job.job_id, error
+                )
+                return "fresh"
+            self.log.warning("Reattaching to job %s, state unknown: %s", job.job_id, error)
+            return "reattach"
+        if status.state == "processing":
+            self.log.info("Reattaching to job %s from an earlier try", job.job_id)
+            return "reattach"
+        if status.state == "done":
+            self.log.info("Job %s finished in an earlier try; not submitting again", job.job_id)
+            return "done"
+        self.log.warning("Job %s failed (%s); submitting anew", job.job_id, status.message)
+        return "fresh"
+
+    # -- result -------------------------------------------------------------------------
+
+    def _complete(
+        self,
+        context: Context,
+        hook: VideoDBHook,
+        request: dict[str, Any],
+        event: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        from airflow_provider_videodb.exceptions import (
+            VideoDBError,
+            VideoDBJobFailedError,
+            VideoDBJobTimeoutError,
+        )
+        from airflow_provider_videodb.responses import parse_clip_shots
+
+        if not isinstance(event, dict) or event.get("status") not in (
+            "success",
+            "error",
+            "timeout",
+        ):
+            raise VideoDBError(f"Unexpected event from ClipJobTrigger: {event!r}")
+        job_id = str(event.get("job_id"))
+        message = str(event.get("message") or "")
+        if event["status"] == "error":
+            raise VideoDBJobFailedError(job_id, message)
+        if event["status"] == "timeout":
+            self.log.error("Job %s: %s", job_id, message)
+            raise VideoDBJobTimeoutError(job_id, self.timeout)
+
+        status = hook.get_job_status(str(event["output_url"]))
+        if status.state != "done":
+            raise VideoDBJobFailedError(
+                job_id, status.message or f"job reported {status.state!r} after success"
+            )
+        shots = parse_clip_shots(status.data or {})
+        video_id = request["video_id"]
+        stream: dict[str, Any] = {"stream_url": None, "player_url": None}
+        if shots:
+            stream = hook.compile_shots(video_id, shots, collection_id=request["collection_id"])
+            _push_player_url(context, stream.get("player_url"))
+        elif self.fail_on_empty:
+            raise VideoDBJobFailedError(job_id, "no shots matched the prompt", "empty_result")
+        else:
+            self.log.warning("Job %s matched no shots; returning no stream", job_id)
+        self.log.info("Job %s: %d shot(s)", job_id, len(shots))
+        return {
+            "job_id": job_id,
+            "video_id": video_id,
+            "prompt": request["prompt"],
+            "shots": [shot.to_dict() for shot in shots],
+            "stream_url": stream.get("stream_url"),
+            "player_url": stream.get("player_url"),
+        }

@@ -1,0 +1,130 @@
+"""ClipJobTrigger: waits on the triggerer for one asynchronous VideoDB job.
+
+Built to be cheap at thousands of instances in one event loop: the connection is resolved
+once per trigger, every trigger of the process shares one aiohttp session
+(``hooks.async_client.shared_session``), first polls are spread with jitter, the waiting
+rules are the pure :class:`~airflow_provider_videodb.polling.PollTracker`, and progress is
+logged per quarter of the job rather than per poll. The trigger only ever GETs the job's
+``output_url``: running it twice (HA triggerers) has no side effect, and ``cleanup()``
+does nothing remote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_videodb.exceptions import VideoDBError
+from airflow_provider_videodb.polling import PollStep, PollTracker, make_event
+
+
+class ClipJobTrigger(BaseTrigger):
+    """Poll ``output_url`` until the job ends or the wall-clock ``end_time`` passes.
+
+    Yields exactly one event ``{status, job_id, output_url, message}`` with ``status`` one
+    of ``success``, ``error``, ``timeout``. The result itself stays out of the event: the
+    resumed task fetches it.
+
+    :param conn_id: VideoDB connection id (the key is looked up, never serialized).
+    :param job_id: the job's id, for messages and the event.
+    :param output_url: where the job's status is read (must be on the connection's origin).
+    :param poll_interval: seconds between polls.
+    :param end_time: deadline, epoch seconds (``time.time()``).
+    :param video_id: the clipped video, for messages only.
+    :param max_consecutive_failures: transient poll failures tolerated in a row.
+    :param max_poll_interval: enables interval growth for long jobs, bounded by this.
+    :param started_at: when the job was submitted (epoch seconds); drives growth and the
+        elapsed time in messages across triggerer restarts.
+    """
+
+    def __init__(
+        self,
+        conn_id: str,
+        job_id: str,
+        output_url: str,
+        poll_interval: float,
+        end_time: float,
+        video_id: str | None = None,
+        max_consecutive_failures: int = 5,
+        max_poll_interval: float | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.job_id = job_id
+        self.output_url = output_url
+        self.poll_interval = float(poll_interval)
+        self.end_time = float(end_time)
+        self.video_id = video_id
+        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.max_poll_interval = None if max_poll_interval is None else float(max_poll_interval)
+        self.started_at = time.time() if started_at is None else float(started_at)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "conn_id": self.conn_id,
+                "job_id": self.job_id,
+                "output_url": self.output_url,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "video_id": self.video_id,
+                "max_consecutive_failures": self.max_consecutive_failures,
+                "max_poll_interval": self.max_poll_interval,
+                "started_at": self.started_at,
+            },
+        )
+
+    def _tracker(self) -> PollTracker:
+        return PollTracker(
+            job_id=self.job_id,
+            output_url=self.output_url,
+            end_time=self.end_time,
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            max_consecutive_failures=self.max_consecutive_failures,
+            started_at=self.started_at,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The event is yielded outside the shared session, so that the pool reference is
+        # released even if nobody resumes the generator after its one event.
+        event = await self._wait()
+        yield TriggerEvent(event)
+
+    async def _wait(self) -> dict[str, str]:
+        from airflow_provider_videodb.hooks.async_client import fetch_job_status, shared_session
+        from airflow_provider_videodb.hooks.videodb import VideoDBHook
+
+        tracker = self._tracker()
+        await asyncio.sleep(tracker.first_delay(time.time()))
+        try:
+            settings = await VideoDBHook.aget_settings(self.conn_id)
+        except VideoDBError as error:
+            return make_event(
+                "error",
+                self.job_id,
+                self.output_url,
+                f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
+            )
+        async with shared_session():
+            while True:
+                try:
+                    status = await fetch_job_status(settings, self.output_url)
+                except VideoDBError as error:
+                    step = tracker.on_error(error, time.time())
+                else:
+                    step = tracker.on_status(status, time.time())
+                self._log_step(step)
+                if step.event is not None:
+                    return step.event
+                await asyncio.sleep(step.wait)
+
+    def _log_step(self, step: PollStep) -> None:
+        if step.log_message:
+            self.log.log(step.log_level, step.log_message)
