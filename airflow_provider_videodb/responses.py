@@ -188,11 +188,11 @@ def interpret_response(
         payload: Any = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         payload = None
-        if status < 400:
+        if 200 <= status < 300:
             raise response_error(
                 info, f"malformed JSON in the answer: {body[:80]!r}", status=status
             ) from None
-    if status >= 400 or status < 200:
+    if not 200 <= status < 300:
         raise _http_error(info, status, headers, payload, body, retry_max_wait)
     if not isinstance(payload, dict):
         raise response_error(
