@@ -150,8 +150,8 @@ def parse_probe_output(stderr: str) -> MediaInfo:
 def probe(path: str | os.PathLike[str]) -> MediaInfo:
     """Length, codecs and subtitle tracks of a media file.
 
-    When the container states no duration (raw streams), the streams are read once with
-    stream copy into the null muxer and the last timestamp is used.
+    When the container states no duration (raw elementary streams), the file is decoded once
+    into the null muxer and the last timestamp is used.
     """
     src = Path(path)
     if not src.is_file():
@@ -161,7 +161,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     info = parse_probe_output(proc.stderr)
     if info.duration > 0:
         return info
-    stderr = run_ffmpeg(["-i", str(src), "-map", "0", "-c", "copy", "-f", "null", "-"])
+    stderr = run_ffmpeg(["-i", str(src), "-map", "0", "-f", "null", "-"])
     times = _TIME_RE.findall(stderr)
     if not times:
         raise MediaError(f"could not determine the duration of {src.name}")

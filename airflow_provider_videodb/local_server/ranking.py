@@ -7,9 +7,10 @@ prompt filler such as "show me the part about"), and a tiny suffix stemmer.
 Scores are in 0..1: a cue's BM25 score divided by the score a cue of average length would get
 if it contained every prompt word once (prompt words absent from the transcript count in the
 denominator, so "weather and cars" scores lower than "weather"). Cues below ``min_score`` are
-dropped, so an unrelated prompt yields no shots. Matching cues that are adjacent, or separated
-by at most ``max_gap_cues`` non-matching cues within ``max_gap_seconds``, merge into one shot
-(the talk about a topic rarely repeats the keyword in every sentence).
+dropped, so an unrelated prompt yields no shots. Matching cues that share a prompt term and are
+adjacent, or separated by at most ``max_gap_cues`` other cues within ``max_gap_seconds``, merge
+into one shot (the talk about a topic rarely repeats the keyword in every sentence); a shot's
+score is its best cue's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from airflow_provider_videodb.local_server.transcript import Cue
 
 K1 = 1.2
 B = 0.75
-DEFAULT_MIN_SCORE = 0.3
+DEFAULT_MIN_SCORE = 0.2
 DEFAULT_MAX_GAP_CUES = 1
 DEFAULT_MAX_GAP_SECONDS = 10.0
 
@@ -77,6 +78,7 @@ class ScoredCue:
     index: int
     cue: Cue
     score: float
+    terms: frozenset[str] = frozenset()  # prompt terms found in the cue
 
 
 class TranscriptIndex:
@@ -106,8 +108,9 @@ class TranscriptIndex:
         out = []
         for i, (cue, tf, dl) in enumerate(zip(self.cues, self._tf, self._len, strict=True)):
             norm = self.k1 * (1 - self.b + self.b * dl / self._avgdl)
-            raw = sum(idf[t] * tf[t] * (self.k1 + 1) / (tf[t] + norm) for t in terms if tf[t])
-            out.append(ScoredCue(i, cue, min(1.0, raw / ceiling)))
+            found = frozenset(t for t in terms if tf[t])
+            raw = sum(idf[t] * tf[t] * (self.k1 + 1) / (tf[t] + norm) for t in found)
+            out.append(ScoredCue(i, cue, min(1.0, raw / ceiling), found))
         return out
 
     def search(
@@ -123,16 +126,20 @@ class TranscriptIndex:
         hits = [s for s in self.score_cues(prompt) if s.score >= min_score]
         groups: list[list[ScoredCue]] = []
         for hit in hits:
-            if groups:
-                prev = groups[-1][-1]
-                close = hit.index - prev.index - 1 <= max_gap_cues
-                if close and hit.cue.start - prev.cue.end <= max_gap_seconds:
-                    groups[-1].append(hit)
-                    continue
-            groups.append([hit])
+            if groups and self._continues(groups[-1], hit, max_gap_cues, max_gap_seconds):
+                groups[-1].append(hit)
+            else:
+                groups.append([hit])
         shots = [self._shot(group) for group in groups]
         shots.sort(key=lambda s: (-float(s["score"]), float(s["start"])))
         return shots[:limit] if limit is not None else shots
+
+    @staticmethod
+    def _continues(group: list[ScoredCue], hit: ScoredCue, gap_cues: int, gap_s: float) -> bool:
+        """Same talk: close after the group, and sharing a prompt term with it."""
+        prev = group[-1]
+        close = hit.index - prev.index - 1 <= gap_cues and hit.cue.start - prev.cue.end <= gap_s
+        return close and any(hit.terms & g.terms for g in group)
 
     def _shot(self, group: list[ScoredCue]) -> dict[str, float | str]:
         first, last = group[0].index, group[-1].index
