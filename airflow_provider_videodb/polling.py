@@ -204,7 +204,7 @@ class PollTracker:
             log_level=logging.WARNING,
             log_message=(
                 f"Polling job {self.job_id} failed ({self.failures}/"
-                f"{self.max_consecutive_failures} in a row), next try in {wait:.1f}s: {error}"
+                f"{self.max_consecutive_failures} in a row), next try in {wait:.3g}s: {error}"
             ),
         )
 
@@ -238,7 +238,7 @@ class PollTracker:
         self._last_log = now
         return (
             f"Job {self.job_id} {status.state}{_percent(status.percentage)} after "
-            f"{self._elapsed(now)} ({self._polls()}); next poll in {wait:.1f}s"
+            f"{self._elapsed(now)} ({self._polls()}); next poll in {wait:.3g}s"
         )
 
     def _elapsed(self, now: float) -> str:
