@@ -29,6 +29,7 @@ DEFAULT_CONFIG = {
     "terminal_shape": "flat",
     "progress_style": "mixed",
     "length_style": "string",
+    "journal_size": 10_000,
 }
 
 
