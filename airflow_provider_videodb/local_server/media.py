@@ -344,6 +344,7 @@ def segment_to_hls(
         raise MediaError(f"{Path(src).name} has neither video nor audio")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the rendition is an ordinary folder
     try:
         copied = False
         if info.hls_friendly:

@@ -1,0 +1,93 @@
+"""Streams served by the local server play over HTTP (FFmpeg as the player)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_videodb.local_server import media
+from airflow_provider_videodb.local_server.demo import FPS
+
+FRAME = 1.0 / FPS
+
+
+def play(url: str) -> tuple[int, str]:
+    """Decode a stream over HTTP; return (video frames, FFmpeg's error output)."""
+    cmd = [media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-nostats",
+           "-progress", "pipe:1", "-i", url, "-f", "null", "-"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    frames = [int(v) for v in re.findall(r"^frame=(\d+)$", proc.stdout, re.M)]
+    return (frames[-1] if frames else 0), proc.stderr.strip()
+
+
+@pytest.fixture
+def news(server: Any, api: requests.Session) -> dict[str, Any]:
+    reply = api.get(f"{server.base_url}/video", params={"collection_id": "default"}, timeout=30)
+    videos = reply.json()["data"]["videos"]
+    return next(v for v in videos if v["name"] == "Evening News Roundup")
+
+
+def stream(server: Any, api: requests.Session, video: dict[str, Any], timeline: Any) -> str:
+    body = {"timeline": timeline, "length": float(video["length"])}
+    reply = api.post(f"{server.base_url}/video/{video['id']}/stream", json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["data"]["stream_url"])
+
+
+def test_whole_video_stream_plays_with_hls_content_types(
+    server: Any, api: requests.Session, news: dict[str, Any]
+) -> None:
+    url = stream(server, api, news, None)
+    playlist = requests.get(url, timeout=30)
+    assert playlist.headers["Content-Type"].startswith(media.PLAYLIST_CONTENT_TYPE)
+    first = next(line for line in playlist.text.splitlines() if line.endswith(".ts"))
+    segment = requests.get(requests.compat.urljoin(url, first), timeout=30)
+    assert segment.headers["Content-Type"].startswith(media.SEGMENT_CONTENT_TYPE)
+    assert segment.content[:1] == b"\x47"  # MPEG-TS sync byte
+    frames, errors = play(url)
+    assert errors == ""
+    assert frames * FRAME == pytest.approx(float(news["length"]), abs=2 * FRAME)
+
+
+def test_timeline_stream_plays_the_requested_pieces(
+    server: Any, api: requests.Session, news: dict[str, Any]
+) -> None:
+    timeline = [[95.0, 101.0], [10.5, 14.0], [150.0, 152.0]]
+    url = stream(server, api, news, timeline)
+    text = requests.get(url, timeout=30).text
+    assert text.count("#EXT-X-DISCONTINUITY") == 2
+    durations = [float(d) for d in re.findall(r"#EXTINF:([\d.]+)", text)]
+    covered = sum(durations)
+    requested = sum(end - start for start, end in timeline)
+    # Each piece is snapped outward to segment boundaries: at most one segment per edge.
+    assert requested <= covered <= requested + 2 * max(durations) * len(timeline)
+    frames, errors = play(url)
+    assert errors == ""
+    assert frames * FRAME == pytest.approx(covered, abs=len(timeline) * FRAME + 1e-6)
+
+
+def test_weather_prompt_clips_the_weather_segment(
+    server: Any, api: requests.Session, news: dict[str, Any]
+) -> None:
+    base = server.base_url
+    body = {"prompt": "the part about the weather", "content_type": "spoken"}
+    start = api.post(f"{base}/video/{news['id']}/clip", json=body, timeout=30).json()
+    output_url = start["data"]["output_url"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        payload = api.get(output_url, timeout=30).json()
+        if payload.get("status") not in ("processing", "in progress"):
+            break
+        time.sleep(0.2)
+    data = payload.get("data") or payload["response"]["data"]
+    docs = data["results"][0]["docs"]
+    assert docs, payload
+    best = docs[0]
+    assert 0.0 <= float(best["start"]) < float(best["end"]) <= 30.0
+    assert "weather" in best["text"].lower()
