@@ -157,3 +157,26 @@ def make_context(store: FakeStateStore | None = None) -> dict[str, Any]:
 @pytest.fixture
 def context_factory() -> Callable[..., dict[str, Any]]:
     return make_context
+
+
+class LogCapture:
+    """Everything logged during a test: stdlib records (caplog) and the structlog lines
+    Airflow's task SDK writes to the process's stdout/stderr (capfd)."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]):
+        self.caplog = caplog
+        self.capfd = capfd
+        self._streams = ""
+
+    def text(self) -> str:
+        out, err = self.capfd.readouterr()
+        self._streams += out + err
+        return self.caplog.text + "\n" + self._streams
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> LogCapture:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    return LogCapture(caplog, capfd)
