@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# README command 1: the main job. Sets up the environment (uv + .venv), starts the local
+# VideoDB server with demo media, runs the nightly highlights DAG in a real Airflow, prints the
+# streams and clips it produced, checks they play, and stops the server. Non-zero on failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+started=$SECONDS
+ensure_uv
+PY="$(find_python 3.11)" || die "need Python >= 3.11 (set PYTHON=/path/to/python3.11)"
+VENV="${VIDEODB_VENV:-$ROOT/.venv}"
+ensure_venv "$VENV" "$PY"
+say "environment ready in $((SECONDS - started))s"
+
+cd "$ROOT"
+"$VENV/bin/python" scripts/run_nightly_demo.py "$@"
+say "demo finished in $((SECONDS - started))s"

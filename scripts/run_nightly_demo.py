@@ -1,0 +1,200 @@
+"""Run the nightly highlights DAG for real against a local VideoDB server, then show and check it.
+
+Used by ``scripts/demo.sh`` (the README's first command) and, for its helpers, by the
+end-to-end tests. Steps: start ``videodb-local-server --demo`` in a temporary folder; make a
+fresh ``AIRFLOW_HOME`` (sqlite) and ``airflow db migrate``; ``airflow dags test`` the DAG from
+``example_dags/`` (real Airflow; deferred clip jobs run their trigger inline); print a table of
+the streams and clips from the manifest the DAG published; decode every stream with FFmpeg;
+stop the server by its pid. Exits non-zero when any step fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DAGS_FOLDER = ROOT / "example_dags"
+DAG_ID = "videodb_nightly_highlights"
+DEMO_PROMPT = "the part about water"
+STREAM_KEYS = ("stream_url", "clip_stream_url", "trailer_stream_url")
+
+
+def airflow_env(
+    airflow_home: Path, *, base_url: str, api_key: str, dags_folder: Path = DAGS_FOLDER
+) -> dict[str, str]:
+    """Environment for an isolated Airflow (sqlite in ``airflow_home``) talking to the server."""
+    env = dict(os.environ)
+    env.update(
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        AIRFLOW_CONN_VIDEODB_DEFAULT=json.dumps(
+            {"conn_type": "videodb", "host": base_url, "password": api_key}
+        ),
+    )
+    # The venv's bin first: Airflow starts its own subprocesses by name.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def check_playable(url: str, *, ffmpeg: str | None = None, timeout: float = 120.0) -> str | None:
+    """Decode an HLS stream to nowhere; return None when it plays cleanly, else what went wrong."""
+    cmd = [ffmpeg or ffmpeg_exe(), "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"ffmpeg did not finish in {timeout:.0f}s"
+    errors = proc.stderr.strip()
+    if proc.returncode != 0 or errors:
+        return f"ffmpeg exit {proc.returncode}: {errors[-500:] or '(no output)'}"
+    return None
+
+
+def manifest_streams(manifest: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
+    """(video id, kind, url) for every stream URL in a manifest."""
+    for video in manifest["videos"]:
+        for key in STREAM_KEYS:
+            if video.get(key):
+                yield video["video_id"], key.removesuffix("_stream_url") or "full", video[key]
+
+
+def render_table(manifest: Mapping[str, Any], played: Mapping[str, str | None]) -> str:
+    """A plain-text table of the videos, their shots and streams (with playback results)."""
+    rows = [("VIDEO", "SHOTS", "TRAILER", "STREAM", "PLAYS", "URL")]
+    for video in manifest["videos"]:
+        timeline = video.get("trailer_timeline") or []
+        seconds = sum(end - start for start, end in timeline)
+        trailer = f"{len(timeline)} seg / {seconds:.1f}s" if timeline else "-"
+        first = True
+        for key in STREAM_KEYS:
+            url = video.get(key)
+            kind = {"stream_url": "full", "clip_stream_url": "clips"}.get(key, "trailer")
+            status = "-" if not url else ("ok" if played.get(url) is None else "FAILED")
+            rows.append(
+                (
+                    video["video_id"] if first else "",
+                    str(video.get("shot_count", "-")) if first else "",
+                    trailer if first else "",
+                    kind,
+                    status,
+                    url or "(no shots matched: no clip stream)",
+                )
+            )
+            first = False
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for i, row in enumerate(rows):
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)] + [row[-1]]
+        lines.append("  ".join(cells))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
+    return "\n".join(lines)
+
+
+def run(cmd: list[str], env: Mapping[str, str], log_path: Path, what: str) -> float:
+    """Run a command, output appended to ``log_path``; raise with the log tail on failure."""
+    started = time.time()
+    with log_path.open("ab") as log:
+        proc = subprocess.run(cmd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+        raise SystemExit(f"{what} failed (exit {proc.returncode}); end of {log_path}:\n{tail}")
+    return time.time() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, help="keep everything here (default: temp dir)")
+    # The DAG's own default ("key moments") matches no cue of the demo transcripts; this one
+    # finds a segment in each of the three demo videos. --prompt "" keeps the DAG default.
+    parser.add_argument("--prompt", default=DEMO_PROMPT, help="the DAG's prompt param")
+    parser.add_argument("--job-seconds", type=float, default=2.0, help="local server job time")
+    parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
+    args = parser.parse_args(argv)
+
+    from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+
+    t0 = time.time()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="videodb-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "airflow.log"
+    manifest_path = workdir / "manifest.json"
+    api_key = "sk-demo-" + secrets.token_hex(8)
+    bin_dir = Path(sys.executable).parent
+    ok = False
+    server = None
+    try:
+        print(f"==> starting the local VideoDB server with demo media (in {workdir})", flush=True)
+        server = LocalVideoDBServer.start(
+            workdir / "videodb-data", api_keys=(api_key,), demo=True, job_seconds=args.job_seconds
+        )
+        print(f"    {server.base_url} (pid {server.pid}), videos: {len(server.video_ids())}")
+        env = airflow_env(workdir / "airflow-home", base_url=server.base_url, api_key=api_key)
+
+        print("==> airflow db migrate (fresh AIRFLOW_HOME, sqlite)", flush=True)
+        took = run([str(bin_dir / "airflow"), "db", "migrate"], env, log_path, "airflow db migrate")
+        print(f"    done in {took:.1f}s")
+
+        conf: dict[str, Any] = {"manifest_path": str(manifest_path)}
+        if args.prompt:
+            conf["prompt"] = args.prompt
+        print(f"==> airflow dags test {DAG_ID} (log: {log_path})", flush=True)
+        cmd = [str(bin_dir / "airflow"), "dags", "test", DAG_ID, "-c", json.dumps(conf)]
+        took = run(cmd, env, log_path, f"airflow dags test {DAG_ID}")
+        print(f"    run succeeded in {took:.1f}s")
+
+        manifest = json.loads(manifest_path.read_text())
+        if not manifest["videos"]:
+            raise SystemExit("the manifest lists no videos")
+        print("==> checking that every stream plays (ffmpeg -f null)", flush=True)
+        ffmpeg = ffmpeg_exe()
+        played = {
+            url: check_playable(url, ffmpeg=ffmpeg) for _, _, url in manifest_streams(manifest)
+        }
+        print()
+        print(
+            f"Nightly highlights: {len(manifest['videos'])} video(s), prompt {manifest['prompt']!r}"
+        )
+        print(render_table(manifest, played))
+        print(f"\nManifest: {manifest_path}")
+        failures = {url: err for url, err in played.items() if err}
+        for url, err in failures.items():
+            print(f"NOT PLAYABLE {url}: {err}", file=sys.stderr)
+        missing = [v["video_id"] for v in manifest["videos"] if not v.get("stream_url")]
+        if missing:
+            print(f"no full stream for {missing}", file=sys.stderr)
+        ok = not failures and not missing
+        return 0 if ok else 1
+    finally:
+        if server is not None:
+            pid = server.pid if server.running else None
+            server.stop()
+            if pid is not None:
+                print(f"==> stopped the local VideoDB server (pid {pid})")
+        print(f"==> {'OK' if ok else 'FAILED'} in {time.time() - t0:.1f}s")
+        if not args.keep and args.workdir is None and ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif not ok:
+            print(f"    kept for inspection: {workdir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
