@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import time
 from typing import Any
 
 import pytest
@@ -58,3 +59,30 @@ def requests_to(server: LocalVideoDBServer, method: str, pattern: str) -> list[d
         for entry in server.journal()
         if entry["method"] == method and fnmatch.fnmatchcase(entry["path"].rstrip("/"), pattern)
     ]
+
+
+def hook_logs(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """Everything logged so far: Airflow's structlog output (stdout/stderr) and stdlib records.
+
+    Airflow 3 hooks log through structlog, which prints rather than feeding ``caplog``; a
+    test that checks logs must look at both.
+    """
+    captured = capsys.readouterr()
+    records = "\n".join(record.getMessage() for record in caplog.records)
+    return "\n".join((captured.out, captured.err, records))
+
+
+def settled_requests(
+    server: LocalVideoDBServer, method: str, pattern: str, at_least: int, limit: float = 15.0
+) -> list[dict[str, Any]]:
+    """Like :func:`requests_to`, after waiting for ``at_least`` entries.
+
+    The server journals a request when it has answered it, so a delayed request whose client
+    already gave up shows up late.
+    """
+    deadline = time.monotonic() + limit
+    entries = requests_to(server, method, pattern)
+    while len(entries) < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+        entries = requests_to(server, method, pattern)
+    return entries
