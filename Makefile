@@ -1,0 +1,21 @@
+# Thin wrappers around the scripts; the scripts are the source of truth.
+PY := .venv/bin/python
+
+.PHONY: demo test lint bench server
+
+demo:  ## run the nightly highlights DAG against the local server (README command 1)
+	bash scripts/demo.sh
+
+test:  ## ruff + mypy + the whole suite on Airflow 3.3, unit suite on Airflow 3.1 (README command 2)
+	bash scripts/test.sh
+
+lint:  ## ruff + mypy only (uses the existing .venv)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench:  ## print the benchmark figures (see bench/README.md)
+	@set -e; for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f; done
+
+server:  ## start the local VideoDB server with demo media on port 8080
+	.venv/bin/videodb-local-server --demo --port 8080 --data-dir .run/videodb-data

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# README command 2 (and what .ci/run calls): lint, type-check and test the provider twice.
+#
+#   env A  .venv        Python 3.11 + the newest Airflow 3.3.x: ruff, mypy, the whole suite
+#                       (unit, local server, reliability, end-to-end incl. slow tests)
+#   env B  .venv-floor  Python 3.12 (or 3.13) + the lowest Airflow we claim (3.1.x): unit suite
+#
+# Installs what it needs (uv, both venvs), kills every process it started, exits non-zero on
+# any failure. Extra arguments go to env A's pytest (e.g. `scripts/test.sh -k e2e`).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+started=$SECONDS
+LOG_DIR="$ROOT/.run/test-logs"
+mkdir -p "$LOG_DIR"
+# Every process started from here inherits this marker; cleanup finds them by it (even ones
+# that were re-parented or started a session of their own) and kills them by pid.
+VIDEODB_TEST_RUN="$$-$RANDOM$RANDOM"
+export VIDEODB_TEST_RUN
+
+our_pids() {
+    # Pure bash (no helper processes that would match the marker themselves).
+    local environ pid entry
+    for environ in /proc/[0-9]*/environ; do
+        pid="${environ#/proc/}"
+        pid="${pid%/environ}"
+        [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+        while IFS= read -r -d '' entry; do
+            if [ "$entry" = "VIDEODB_TEST_RUN=$VIDEODB_TEST_RUN" ]; then
+                echo "$pid"
+                break
+            fi
+        done 2>/dev/null <"$environ" || true
+    done
+}
+
+cleanup() {
+    local code=$? pids
+    trap - EXIT INT TERM
+    pids="$(our_pids)"
+    if [ -n "$pids" ]; then
+        say "stopping leftover processes: $(echo $pids)"
+        kill -TERM $pids 2>/dev/null || true
+        sleep 2
+        pids="$(our_pids)"
+        [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+    fi
+    exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# pytest that fails loudly when nothing was collected (exit 5) or anything else went wrong.
+run_pytest() {
+    local label="$1" py="$2"
+    shift 2
+    local code=0
+    "$py" -m pytest -p no:cacheprovider -ra "$@" || code=$?
+    if [ "$code" -eq 5 ]; then die "$label: pytest collected no tests"; fi
+    if [ "$code" -ne 0 ]; then die "$label: pytest failed (exit $code)"; fi
+}
+
+ensure_uv
+
+PY_A="$(find_python 3.11 exact)" || die "env A needs Python 3.11 (set PYTHON=/path/to/python3.11)"
+FLOOR_PY=""
+for v in 3.12 3.13; do
+    if FLOOR_PY="$(PYTHON='' find_python "$v" exact)"; then break; fi
+    FLOOR_PY=""
+done
+if [ -z "$FLOOR_PY" ]; then
+    FLOOR_PY="$PY_A"
+    say "WARNING: no Python 3.12/3.13 found (uv cannot download one here); env B runs the" \
+        "Airflow 3.1 floor on Python 3.11 instead"
+fi
+
+# env B's install is network-bound: build it in the background while env A runs.
+FLOOR_CONSTRAINTS="$ROOT/.run/floor-constraints.txt"
+printf 'apache-airflow==3.1.*\n' >"$FLOOR_CONSTRAINTS"
+say "env B: preparing .venv-floor (Airflow 3.1.x, $("$FLOOR_PY" -V)) in the background"
+(ensure_venv "$ROOT/.venv-floor" "$FLOOR_PY" --constraint "$FLOOR_CONSTRAINTS") \
+    >"$LOG_DIR/floor-install.log" 2>&1 &
+floor_install=$!
+
+say "env A: .venv ($("$PY_A" -V), newest Airflow 3.3.x)"
+ensure_venv "$ROOT/.venv" "$PY_A" "apache-airflow>=3.3,<3.4"
+A="$ROOT/.venv/bin"
+"$A/python" -c 'import airflow; print("    airflow", airflow.__version__)'
+
+say "env A: ruff check"
+"$A/ruff" check .
+say "env A: ruff format --check"
+"$A/ruff" format --check .
+say "env A: mypy"
+"$A/mypy"
+say "env A: pytest (whole suite, including e2e and slow tests)"
+run_pytest "env A" "$A/python" tests "$@"
+
+say "env B: waiting for .venv-floor"
+if ! wait "$floor_install"; then
+    cat "$LOG_DIR/floor-install.log" >&2
+    die "env B: installing the floor environment failed"
+fi
+B="$ROOT/.venv-floor/bin"
+floor_version="$("$B/python" -c 'import airflow; print(airflow.__version__)')"
+case "$floor_version" in
+    3.1.*) say "env B: Airflow $floor_version on $("$B/python" -V)" ;;
+    *) die "env B: expected Airflow 3.1.x, got $floor_version" ;;
+esac
+say "env B: pytest (unit suite: tests/provider tests/local_server)"
+run_pytest "env B" "$B/python" tests/provider tests/local_server
+
+say "all green in $((SECONDS - started))s"
