@@ -329,7 +329,8 @@ def segment_to_hls(
     """Cut ``src`` once into MPEG-TS segments + ``index.m3u8`` in ``out_dir``.
 
     Idempotent: a complete rendition already in ``out_dir`` is reused. The work happens in a
-    sibling temporary folder that is renamed into place, so a crash never leaves half a rendition.
+    sibling temporary folder moved into place index-last, so a crash never leaves something that
+    looks like a finished rendition; other files already in ``out_dir`` are kept.
     Stream copy is tried when the codecs are HLS-friendly; if the source's keyframes are too far
     apart for short segments (longest > 1.5 x ``segment_seconds``), it transcodes instead with a
     forced keyframe every ``segment_seconds``.
@@ -357,9 +358,7 @@ def segment_to_hls(
             _cut(src, work, info, segment_seconds, False, timeout)
         meta = {"stream_copy": copied, "segment_seconds": segment_seconds, "source": info.__dict__}
         (work / META_NAME).write_text(json.dumps(meta, default=list), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
+        _install(work, out)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
@@ -385,6 +384,20 @@ def _cut(
     limit = max(segment_seconds * MAX_COPY_SEGMENT_FACTOR, segment_seconds + 0.5)
     segments = rendition.segments[:-1]  # the last one may be short or long; it does not matter
     return all(s.duration <= limit for s in segments)
+
+
+def _install(work: Path, out: Path) -> None:
+    """Move a finished cut into place; the index goes last, so it marks completeness.
+
+    A missing (or empty) ``out`` is replaced by a rename. Otherwise files are moved one by one,
+    so nothing else in ``out`` (a transcript, an upload) is ever deleted.
+    """
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        os.replace(work, out)
+        return
+    (out / INDEX_NAME).unlink(missing_ok=True)
+    for child in sorted(work.iterdir(), key=lambda p: p.name == INDEX_NAME):
+        os.replace(child, out / child.name)
 
 
 def _clear(folder: Path) -> None:
