@@ -44,6 +44,16 @@ CLIP_JOB_STATE_KEY = "videodb_clip_job"
 DEFERRAL_MARGIN_SECONDS = 120.0
 
 
+def default_deferrable() -> bool:
+    """``deferrable`` when not given: ``[videodb] default_deferrable``, True unless set.
+
+    Airflow's own ``[operators] default_deferrable`` ships as false, which would make every
+    clip task hold a worker slot while it waits; this provider is deferrable by default
+    and lets a deployment opt out (``AIRFLOW__VIDEODB__DEFAULT_DEFERRABLE=false``).
+    """
+    return conf.getboolean("videodb", "default_deferrable", fallback=True)
+
+
 def _push_player_url(context: Context, player_url: str | None) -> None:
     if player_url:
         context["ti"].xcom_push(key=PLAYER_URL_XCOM_KEY, value=player_url)
@@ -140,8 +150,8 @@ class ClipVideoOperator(BaseOperator):
     """Cut AI clips out of a video from a text prompt, and stream them as one.
 
     The job is submitted on the worker; its ``job_id`` and ``output_url`` go to XCom before
-    any waiting. With ``deferrable=True`` (default: ``[operators] default_deferrable``,
-    else True) the wait happens on the triggerer in :class:`ClipJobTrigger`; with False it
+    any waiting. With ``deferrable=True`` (the default, see :func:`default_deferrable`) the
+    wait happens on the triggerer in :class:`ClipJobTrigger`; with False it
     happens on the worker, under the same rules (:mod:`airflow_provider_videodb.polling`).
     ``timeout`` is a wall-clock limit on the wait; ``max_poll_interval`` enables a bounded
     growth of the poll interval for long jobs.
@@ -198,9 +208,7 @@ class ClipVideoOperator(BaseOperator):
         self.scene_index_id = scene_index_id
         self.callback_url = callback_url
         self.collection_id = collection_id
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=True)
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = validate_positive_seconds("poll_interval", poll_interval)
         self.timeout = validate_positive_seconds("timeout", timeout)
         self.max_poll_interval = (
