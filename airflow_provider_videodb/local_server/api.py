@@ -279,7 +279,7 @@ async def register_upload(request: web.Request) -> web.Response:
     )
     cues = result.cues or state.store.take_pending_subtitle(cid, name, vid)
     if cues:
-        state.store.set_transcript(vid, cues, result.cue_source or "sidecar")
+        state.set_transcript(vid, cues, result.cue_source or "sidecar")
     row = get_video_or_404(state, vid)
     return ok(video_payload(state, origin_of(request), row))
 
@@ -294,7 +294,7 @@ def _register_subtitle(
     sid = new_id("sub")
     state.store.add_subtitle(sid, cid, name, cues, video["id"] if video else None)
     if video is not None:
-        state.store.set_transcript(video["id"], cues, "sidecar")
+        state.set_transcript(video["id"], cues, "sidecar")
     data = {"id": sid, "name": name, "collection_id": cid, "cues": len(cues)}
     return ok({**data, "video_id": video["id"] if video else None})
 
@@ -398,8 +398,22 @@ async def clip(request: web.Request) -> web.Response:
     return _started(request, job, callback_url)
 
 
+CLIP_CACHE_SIZE = 4096
+
+
 def _clip_result(state: TwinState, video: dict[str, Any], prompt: str) -> dict[str, Any]:
-    """Ranked at creation, so the poll path only serves a cached answer."""
+    """Ranked at creation (and memoised), so the poll path only serves a cached answer."""
+    key = (video["id"], prompt)
+    cached = state.clip_cache.get(key)
+    if cached is None:
+        cached = _rank_clip(state, video, prompt)
+        if len(state.clip_cache) >= CLIP_CACHE_SIZE:
+            state.clip_cache.clear()
+        state.clip_cache[key] = cached
+    return cached
+
+
+def _rank_clip(state: TwinState, video: dict[str, Any], prompt: str) -> dict[str, Any]:
     cues = state.store.get_transcript(video["id"]) or []
     docs = ranking.rank(prompt, [Cue(**c) for c in cues]) if cues else []
     result = {

@@ -97,6 +97,8 @@ class TwinState:
     journal: Journal = field(default_factory=Journal)
     jobs: dict[str, Job] = field(default_factory=dict)
     playlists: dict[str, str] = field(default_factory=dict)
+    #: Clip answers by (video id, prompt): ranking is the costly part of starting a clip.
+    clip_cache: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     stats: dict[str, int] = field(
         default_factory=lambda: {
             "connections_opened": 0,
@@ -117,6 +119,10 @@ class TwinState:
         self.jobs[job.id] = job
         self.store.save_job(job)
         self.stats["jobs_created"] += 1
+
+    def set_transcript(self, vid: str, cues: list[dict[str, Any]], source: str) -> None:
+        self.store.set_transcript(vid, cues, source)
+        self.clip_cache.clear()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
