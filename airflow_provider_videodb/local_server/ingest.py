@@ -110,7 +110,7 @@ def ingest_video(
     rendition = media.segment_to_hls(src, folder, segment_seconds=segment_seconds, info=info)
     dest = folder / TRANSCRIPT_NAME
     cues: list[Cue] = []
-    if dest.is_file() or (info.has_subtitles and media.extract_subtitles(src, dest)):
+    if dest.is_file() or (info.has_subtitles and media.extract_subtitles(src, dest, info=info)):
         try:
             cues = load_transcript(dest)
         except TranscriptError:

@@ -175,19 +175,35 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     )
 
 
-def extract_subtitles(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> bool:
-    """Write the first embedded subtitle track of ``src`` to ``dest`` as WebVTT.
+#: Picture-based subtitle codecs: no text to convert to WebVTT.
+BITMAP_SUBTITLE_CODECS = frozenset({"dvd_subtitle", "hdmv_pgs_subtitle", "dvb_subtitle", "xsub"})
 
-    Returns False (and writes nothing) when the file has no subtitle track.
+
+def extract_subtitles(
+    src: str | os.PathLike[str], dest: str | os.PathLike[str], *, info: MediaInfo | None = None
+) -> bool:
+    """Write the first embedded *text* subtitle track of ``src`` to ``dest`` as WebVTT.
+
+    Returns False (and writes nothing) when the file has no subtitle track that converts
+    (none at all, or only picture-based ones such as DVD/PGS). ``info``: a probe result already
+    at hand.
     """
-    info = probe(src)
-    if not info.has_subtitles:
-        return False
+    info = info or probe(src)
     out = Path(dest)
     tmp = out.with_name(out.name + ".part")
-    run_ffmpeg(["-y", "-i", str(src), "-map", "0:s:0", "-f", "webvtt", str(tmp)], timeout=300)
-    os.replace(tmp, out)
-    return True
+    for number, codec in enumerate(info.subtitle_codecs):
+        if codec in BITMAP_SUBTITLE_CODECS:
+            continue
+        args = ["-y", "-i", str(src), "-map", f"0:s:{number}", "-f", "webvtt", str(tmp)]
+        try:
+            run_ffmpeg(args, timeout=300)
+        except MediaError as exc:
+            log.info("subtitle track %d (%s) of %s not converted: %s", number, codec, src, exc)
+            tmp.unlink(missing_ok=True)
+            continue
+        os.replace(tmp, out)
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------- renditions

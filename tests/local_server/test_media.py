@@ -237,3 +237,32 @@ def test_no_subtitle_track_extracts_nothing(demo: dict[str, Path], tmp_path: Pat
     out = tmp_path / "sub.vtt"
     assert not media.extract_subtitles(demo["evening-news-roundup"], out)
     assert not out.exists()
+
+
+def test_picture_subtitle_tracks_are_skipped_and_failures_tolerated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "first.vtt", tmp_path / "second.vtt"
+    first.write_text("WEBVTT\n\n00:01.000 --> 00:02.000\nfirst track\n")
+    second.write_text("WEBVTT\n\n00:01.000 --> 00:02.500\nsecond track\n")
+    src = tmp_path / "two-tracks.mkv"
+    proc = ffmpeg("-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
+                  "-i", str(first), "-i", str(second), "-map", "0:v", "-map", "1:s", "-map", "2:s",
+                  "-t", "3", "-c:v", "libx264", "-c:s", "webvtt", str(src))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    real = media.probe(src)
+    assert len(real.subtitle_codecs) == 2
+    # FFmpeg cannot write picture subtitles from text, so pretend track 0 is a DVD one.
+    fake = media.MediaInfo(real.duration, real.video_codec, None, ("dvd_subtitle", "webvtt"))
+    monkeypatch.setattr(media, "probe", lambda path: fake)
+    out = tmp_path / "out.vtt"
+    assert media.extract_subtitles(src, out)
+    assert load_transcript(out)[0].text == "second track"
+    # A text track that FFmpeg cannot convert is skipped, not fatal; nothing is left behind.
+    out.unlink()
+    fake_unreadable = media.MediaInfo(1.0, "h264", None, ("hdmv_pgs_subtitle", "subrip"))
+    monkeypatch.setattr(media, "probe", lambda path: fake_unreadable)
+    nothing = tmp_path / "none.mkv"
+    nothing.write_bytes(b"")
+    assert not media.extract_subtitles(nothing, out)
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
