@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import requests
 
 from airflow_provider_videodb.local_server.control import LocalVideoDBServer
@@ -153,6 +157,7 @@ def test_invalid_timelines_are_400(server, api):
 def test_clip_validation(server, api):
     vid = server.video_ids()[0]
     url = f"{server.base_url}/video/{vid}/clip"
+    jobs_before = server.stats()["jobs_created"]
     assert_error(api.post(url, json={"content_type": "spoken"}), 400)
     assert_error(api.post(url, json={"prompt": "   "}), 400)
     assert_error(api.post(url, json={"prompt": "x", "content_type": "smell"}), 400)
@@ -160,6 +165,7 @@ def test_clip_validation(server, api):
     assert_error(api.post(url, json={"prompt": "x", "scene_index_id": "nothex"}), 400)
     assert_error(api.post(url, json={"prompt": "x", "callback_url": "ftp://x"}), 400)
     assert_error(api.post(f"{server.base_url}/video/m-missing/clip", json={"prompt": "x"}), 404)
+    assert server.stats()["jobs_created"] == jobs_before
 
 
 def test_plan_errors_402_and_403(server):
@@ -304,3 +310,41 @@ def test_register_rejects_foreign_and_empty_urls(server, api):
     garbage = requests.post(step1["upload_url"], files={"file": ("x", b"not a video at all")})
     assert garbage.status_code == 200
     assert_error(api.post(url, json={"url": step1["upload_url"], "name": "x"}), 400)
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[dict] = []
+    arrived = threading.Event()
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+        type(self).arrived.set()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_callback_url_gets_the_terminal_payload(server, api):
+    server.configure(job_seconds=0)
+    receiver = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        callback = f"http://127.0.0.1:{receiver.server_port}/hook"
+        vid = first_video(server, api, "Evening News Roundup")["id"]
+        resp = api.post(
+            f"{server.base_url}/video/{vid}/clip",
+            json={"prompt": "weather", "callback_url": callback},
+        )
+        body = resp.json()
+        assert body["request_type"] == "async" and body["data"]["output_url"]
+        assert _Receiver.arrived.wait(30)
+        (payload,) = _Receiver.bodies
+        assert payload["status"] == "done" and payload["data"]["results"][0]["docs"]
+        assert payload == api.get(body["data"]["output_url"]).json()
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
