@@ -1,0 +1,14 @@
+"""The local VideoDB server: an offline twin of the VideoDB API with real HLS streams.
+
+Run it with ``videodb-local-server`` (or ``python -m airflow_provider_videodb.local_server``);
+drive it from Python with :class:`.control.LocalVideoDBServer`.
+
+Modules: ``app`` (state, middleware), ``api`` (VideoDB endpoints), ``hls`` (playlists, segments,
+player page), ``admin`` (``/_twin/...``), ``jobs`` (clock-driven async jobs), ``store`` (SQLite),
+``faults``, ``journal``, ``server`` (process lifecycle), ``control`` (subprocess handle); media
+side: ``media``, ``ingest``, ``transcript``, ``ranking``, ``demo``.
+"""
+
+from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+
+__all__ = ["LocalVideoDBServer"]
