@@ -8,7 +8,9 @@ timeouts and TLS settings are built once per :class:`VideoDBSettings`.
 
 Each :func:`fetch_job_status` is ONE attempt; the trigger's poll state machine decides about
 waiting and retrying from the typed error, interpreted by :mod:`..responses` exactly as on
-the sync path.
+the sync path. (aiohttp itself re-sends an idempotent GET once when a pooled keep-alive
+connection turns out to be closed, per RFC 9112 section 9.3.1; that is kept on purpose: at
+thousands of triggers, idle connections closed by the server must not count as failures.)
 """
 
 from __future__ import annotations
