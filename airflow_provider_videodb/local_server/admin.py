@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, ApiError, TwinState
+from .app import STATE, ApiError, TwinState, bad_request
 from .faults import FaultRuleError
 
 
@@ -16,7 +16,7 @@ async def _body(request: web.Request) -> Any:
     try:
         return json.loads(raw) if raw else {}
     except ValueError as exc:
-        raise ApiError(400, "admin body must be JSON", "invalid_request") from exc
+        raise bad_request("admin body must be JSON") from exc
 
 
 def _answer(data: Any) -> web.Response:
@@ -58,19 +58,17 @@ async def clear_journal(request: web.Request) -> web.Response:
     return _answer({"entries": []})
 
 
-def stats_of(state: TwinState, request: web.Request) -> dict[str, Any]:
-    server = request.protocol._manager
-    open_now = len(getattr(server, "_connections", ()))
+def stats_of(state: TwinState) -> dict[str, Any]:
     return {
         **state.stats,
-        "connections_open": open_now,
+        "connections_open": state.open_connections(),
         "jobs": len(state.jobs),
         "journal_entries": len(state.journal.entries()),
     }
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return _answer(stats_of(request.app[STATE], request))
+    return _answer(stats_of(request.app[STATE]))
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -81,7 +79,7 @@ async def set_config(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body = await _body(request)
     if not isinstance(body, dict):
-        raise ApiError(400, "config body must be an object", "invalid_request")
+        raise bad_request("config body must be an object")
     state.config.update(body)
     state.journal.resize(state.config.journal_size)
     return _answer(state.public_config())

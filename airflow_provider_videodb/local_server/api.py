@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from . import ingest, media, ranking
-from .app import STATE, ApiError, TwinState, add_route, ok, origin_of
+from .app import STATE, ApiError, TwinState, add_route, bad_request, ok, origin_of
 from .jobs import Job, status_body
 from .store import new_id
 from .transcript import Cue
@@ -44,7 +44,7 @@ async def json_body(request: web.Request) -> Any:
 
 def require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object", "invalid_request")
+        raise bad_request("Request body must be a JSON object")
     return body
 
 
@@ -100,18 +100,18 @@ def get_video_or_404(state: TwinState, vid: str, cid: str | None = None) -> dict
 def parse_timeline(raw: Any, length: float, field: str = "timeline") -> list[tuple[float, float]]:
     """Pairs of finite numbers with 0 <= start < end <= length; 400 otherwise."""
     if not isinstance(raw, list) or not raw:
-        raise ApiError(400, f"{field} must be a non-empty list of [start, end]", "invalid_request")
+        raise bad_request(f"{field} must be a non-empty list of [start, end]")
     if len(raw) > MAX_TIMELINE_SEGMENTS:
-        raise ApiError(400, f"{field} has more than {MAX_TIMELINE_SEGMENTS} pieces", "invalid")
+        raise bad_request(f"{field} has more than {MAX_TIMELINE_SEGMENTS} pieces")
     pairs = []
     for item in raw:
         if not (isinstance(item, list) and len(item) == 2 and all(_is_num(x) for x in item)):
-            raise ApiError(400, f"Invalid {field} entry {item!r}", "invalid_request")
+            raise bad_request(f"Invalid {field} entry {item!r}")
         start, end = float(item[0]), float(item[1])
         if not 0 <= start < end:
-            raise ApiError(400, f"Invalid {field} range {item!r}", "invalid_request")
+            raise bad_request(f"Invalid {field} range {item!r}")
         if end > length + LENGTH_TOLERANCE:
-            raise ApiError(400, f"{field} range {item!r} is beyond the video length", "invalid")
+            raise bad_request(f"{field} range {item!r} is beyond the video length")
         pairs.append((start, min(end, length)))
     return pairs
 
@@ -182,9 +182,9 @@ async def list_videos(request: web.Request) -> web.Response:
         page = int(request.query.get("page_index", 0))
         count = int(request.query.get("count", 0)) or len(rows) or 1
     except ValueError as exc:
-        raise ApiError(400, "page_index and count must be integers", "invalid_request") from exc
+        raise bad_request("page_index and count must be integers") from exc
     if page < 0 or count < 0:
-        raise ApiError(400, "page_index and count must be >= 0", "invalid_request")
+        raise bad_request("page_index and count must be >= 0")
     rows = rows[page * count : (page + 1) * count]
     origin = origin_of(request)
     return ok({"videos": [video_payload(state, origin, r) for r in rows]})
@@ -215,7 +215,7 @@ async def receive_upload(request: web.Request) -> web.Response:
     if state.store.get_upload(token) is None:
         raise ApiError(404, "Unknown upload URL", "not_found")
     if not request.content_type.startswith("multipart/"):
-        raise ApiError(400, "Upload must be multipart/form-data with a 'file' field", "invalid")
+        raise bad_request("Upload must be multipart/form-data with a 'file' field")
     reader = await request.multipart()
     dest = state.data_dir / "uploads" / token
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -227,24 +227,24 @@ async def receive_upload(request: web.Request) -> web.Response:
                 out.write(chunk)
         state.store.set_upload_path(token, str(dest))
         return web.json_response({"success": True})
-    raise ApiError(400, "Upload has no 'file' field", "invalid_request")
+    raise bad_request("Upload has no 'file' field")
 
 
 def _uploaded_file(state: TwinState, url: Any) -> Path:
     if not isinstance(url, str) or not url:
-        raise ApiError(400, "url is required", "invalid_request")
+        raise bad_request("url is required")
     parts = urlsplit(url)
     if parts.scheme == "file":
         path = Path(parts.path)
     elif parts.path.startswith("/upload/"):
         row = state.store.get_upload(parts.path.rsplit("/", 1)[-1])
         if row is None or not row["path"]:
-            raise ApiError(400, "Nothing was uploaded to this upload URL", "invalid_request")
+            raise bad_request("Nothing was uploaded to this upload URL")
         path = Path(row["path"])
     else:
-        raise ApiError(400, "The local server cannot fetch remote URLs", "invalid_request")
+        raise bad_request("The local server cannot fetch remote URLs")
     if not path.is_file():
-        raise ApiError(400, f"No file at {url}", "invalid_request")
+        raise bad_request(f"No file at {url}")
     return path
 
 
@@ -258,7 +258,7 @@ async def register_upload(request: web.Request) -> web.Response:
     name = body.get("name") or src.stem
     media_type = body.get("media_type")
     if media_type not in (None, "video", "subtitle"):
-        raise ApiError(400, f"Unsupported media_type {media_type!r}", "invalid_request")
+        raise bad_request(f"Unsupported media_type {media_type!r}")
     loop = asyncio.get_running_loop()
     cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
     if cues is not None or media_type == "subtitle":
@@ -289,7 +289,7 @@ def _register_subtitle(
 ) -> web.Response:
     """A WebVTT/SRT upload is the transcript of the video with the same name (now or later)."""
     if not cues:
-        raise ApiError(400, "Subtitle file has no cues (expected WebVTT or SRT)", "invalid")
+        raise bad_request("Subtitle file has no cues (expected WebVTT or SRT)")
     video = state.store.find_video_by_name(cid, name)
     sid = new_id("sub")
     state.store.add_subtitle(sid, cid, name, cues, video["id"] if video else None)
@@ -331,13 +331,13 @@ async def compile_shots(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body = await json_body(request)
     if not isinstance(body, list) or not body:
-        raise ApiError(400, "Body must be a non-empty JSON array of shots", "invalid_request")
+        raise bad_request("Body must be a non-empty JSON array of shots")
     items = []
     for entry in body:
         entry = require_object(entry)
         vid = entry.get("video_id")
         if not isinstance(vid, str):
-            raise ApiError(400, "Each entry needs a video_id", "invalid_request")
+            raise bad_request("Each entry needs a video_id")
         video = get_video_or_404(state, vid, entry.get("collection_id"))
         shots = parse_timeline(entry.get("shots"), float(video["length"]), "shots")
         items.append((vid, video["media_dir"], shots))
@@ -350,7 +350,7 @@ async def compile_shots(request: web.Request) -> web.Response:
 
 def _save_stream(state: TwinState, sid: str, vid: str | None, spec: Any, playlist: str) -> None:
     state.store.add_stream(sid, vid, spec, playlist)
-    state.playlists[sid] = playlist
+    state.remember_playlist(sid, playlist)
 
 
 def _digest(value: Any) -> str:
@@ -361,7 +361,7 @@ async def _in_thread(func: Any, *args: Any) -> Any:
     try:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
     except ValueError as exc:
-        raise ApiError(400, str(exc), "invalid_request") from exc
+        raise bad_request(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- async jobs
@@ -372,7 +372,7 @@ def _check_choice(body: dict[str, Any], name: str, choices: tuple[str, ...], def
     if value is None:
         return default
     if value not in choices:
-        raise ApiError(400, f"Invalid {name} {value!r}; expected one of {choices}", "invalid")
+        raise bad_request(f"Invalid {name} {value!r}; expected one of {choices}")
     return str(value)
 
 
@@ -382,14 +382,14 @@ async def clip(request: web.Request) -> web.Response:
     body = require_object(await json_body(request))
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise ApiError(400, "prompt is required", "invalid_request")
+        raise bad_request("prompt is required")
     _check_choice(body, "content_type", CONTENT_TYPES, "spoken")
     model = _check_choice(body, "model_name", MODEL_NAMES, "basic")
     scene_index_id = body.get("scene_index_id")
     if scene_index_id is not None and not (
         isinstance(scene_index_id, str) and _SCENE_INDEX_RE.match(scene_index_id)
     ):
-        raise ApiError(400, "scene_index_id must be 16 hex characters", "invalid_request")
+        raise bad_request("scene_index_id must be 16 hex characters")
     callback_url = _callback_url(body)
     require_plan(request, billable=True, gated=model in PLAN_GATED_MODELS)
     job = new_job(request, "clip", video["id"])
@@ -435,7 +435,7 @@ async def index_video(request: web.Request) -> web.Response:
     body = require_object(await json_body(request))
     index_type = body.get("index_type", "spoken_word")
     if index_type != "spoken_word":
-        raise ApiError(400, f"Unsupported index_type {index_type!r}", "invalid_request")
+        raise bad_request(f"Unsupported index_type {index_type!r}")
     callback_url = _callback_url(body)
     require_plan(request, billable=True)
     job = new_job(request, "index", video["id"])
@@ -454,7 +454,7 @@ def _callback_url(body: dict[str, Any]) -> str | None:
         return None
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ApiError(400, "callback_url must be an http(s) URL", "invalid_request")
+        raise bad_request("callback_url must be an http(s) URL")
     return str(url)
 
 

@@ -31,6 +31,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PLANS = ("pro", "free", "broke")
 #: Paths that need no API key: presigned uploads and what a video player fetches.
 PUBLIC_PREFIXES = ("/upload/", "/hls/", "/player")
+MAX_CACHED_PLAYLISTS = 10_000
 
 
 class ApiError(Exception):
@@ -49,6 +50,10 @@ class ApiError(Exception):
         self.message = message
         self.error_code = error_code
         self.headers = headers or {}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message, "invalid_request")
 
 
 def error_response(
@@ -75,16 +80,16 @@ class TwinConfig:
     def update(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
             if name not in self.__dataclass_fields__:
-                raise ApiError(400, f"unknown setting {name!r}", "invalid_request")
+                raise bad_request(f"unknown setting {name!r}")
             setattr(self, name, type(getattr(self, name))(value))
         if self.terminal_shape not in TERMINAL_SHAPES:
-            raise ApiError(400, f"terminal_shape must be one of {TERMINAL_SHAPES}", "invalid")
+            raise bad_request(f"terminal_shape must be one of {TERMINAL_SHAPES}")
         if self.progress_style not in PROGRESS_STYLES:
-            raise ApiError(400, f"progress_style must be one of {PROGRESS_STYLES}", "invalid")
+            raise bad_request(f"progress_style must be one of {PROGRESS_STYLES}")
         if self.length_style not in ("string", "number"):
-            raise ApiError(400, "length_style must be 'string' or 'number'", "invalid")
+            raise bad_request("length_style must be 'string' or 'number'")
         if self.job_seconds < 0 or self.journal_size < 0:
-            raise ApiError(400, "job_seconds and journal_size must be >= 0", "invalid")
+            raise bad_request("job_seconds and journal_size must be >= 0")
 
 
 @dataclass
@@ -109,6 +114,8 @@ class TwinState:
         }
     )
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Set by the server once listening: how many client connections are open now.
+    open_connections: Callable[[], int] = lambda: 0
 
     def __post_init__(self) -> None:
         self.journal.resize(self.config.journal_size)
@@ -123,6 +130,12 @@ class TwinState:
     def set_transcript(self, vid: str, cues: list[dict[str, Any]], source: str) -> None:
         self.store.set_transcript(vid, cues, source)
         self.clip_cache.clear()
+
+    def remember_playlist(self, sid: str, playlist: str) -> None:
+        """Hot playlists stay in memory (bounded); the store keeps them all."""
+        if len(self.playlists) >= MAX_CACHED_PLAYLISTS:
+            self.playlists.clear()
+        self.playlists[sid] = playlist
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

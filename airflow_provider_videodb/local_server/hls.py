@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from . import ingest
-from .app import STATE, ApiError, add_route
+from .app import STATE, ApiError, add_route, bad_request
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp2t"
@@ -41,7 +41,8 @@ async def playlist(request: web.Request) -> web.Response:
         row = state.store.get_stream(sid)
         if row is None:
             raise ApiError(404, f"Stream not found: {sid}", "not_found")
-        text = state.playlists[sid] = row["playlist"]
+        text = row["playlist"]
+        state.remember_playlist(sid, text)
     return web.Response(text=text, content_type=PLAYLIST_TYPE)
 
 
@@ -58,7 +59,7 @@ async def segment(request: web.Request) -> web.StreamResponse:
 async def player(request: web.Request) -> web.Response:
     url = request.query.get("url", "")
     if not url.startswith(("http://", "https://")):
-        raise ApiError(400, "player needs ?url=<stream url>", "invalid_request")
+        raise bad_request("player needs ?url=<stream url>")
     page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
     return web.Response(text=page, content_type="text/html")
 

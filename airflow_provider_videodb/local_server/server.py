@@ -88,6 +88,8 @@ async def serve(options: ServerOptions) -> None:
     handler_factory = runner.server
     assert handler_factory is not None
 
+    state.open_connections = lambda: len(handler_factory.connections)
+
     def counting_factory() -> Any:
         state.stats["connections_opened"] += 1
         return handler_factory()
