@@ -77,9 +77,13 @@ def plan_trailer_timeline(
 )
 def videodb_nightly_highlights() -> None:
     @task
-    def list_videos(params: dict[str, Any]) -> list[str]:
+    def list_videos() -> list[str]:
         """The ids of the collection's videos (at most ``max_videos``, oldest first)."""
+        from airflow.sdk import get_current_context
+
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
+
+        params = get_current_context()["params"]
 
         hook = VideoDBHook(CONN_ID, collection_id=params["collection_id"])
         try:
@@ -110,11 +114,13 @@ def videodb_nightly_highlights() -> None:
     ).expand(video_id=video_ids)
 
     @task(map_index_template="{{ video_id }}")
-    def plan_trailer(clip: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    def plan_trailer(clip: dict[str, Any]) -> dict[str, Any]:
         """Timeline for one trailer: the best shots, or the video's opening seconds."""
         from airflow.sdk import get_current_context
 
-        get_current_context()["video_id"] = clip["video_id"]  # type: ignore[typeddict-unknown-key]
+        context: dict[str, Any] = get_current_context()  # type: ignore[assignment]
+        context["video_id"] = clip["video_id"]  # for map_index_template
+        params = context["params"]
         timeline = plan_trailer_timeline(
             clip["shots"],
             max_shots=int(params["trailer_shots"]),
@@ -143,14 +149,17 @@ def videodb_nightly_highlights() -> None:
         full: list[dict[str, Any]],
         clip_results: list[dict[str, Any]],
         trailer_streams: list[dict[str, Any]],
-        params: dict[str, Any],
-        run_id: str | None = None,
     ) -> dict[str, Any]:
         """Join the per-video results into one small manifest; write it if a path is given."""
         import json
         import logging
         import os
         import tempfile
+
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+        params = context["params"]
 
         by_id: dict[str, dict[str, Any]] = {}
         for stream in full:
@@ -169,7 +178,7 @@ def videodb_nightly_highlights() -> None:
             )
         manifest = {
             "dag_id": "videodb_nightly_highlights",
-            "run_id": run_id,
+            "run_id": context["run_id"],
             "collection_id": params["collection_id"],
             "prompt": params["prompt"],
             "videos": [by_id[k] for k in sorted(by_id)],
@@ -189,7 +198,7 @@ def videodb_nightly_highlights() -> None:
         log.info("Manifest:\n%s", text)
         return manifest
 
-    publish_manifest(full_streams.output, clips.output, trailers.output)
+    publish_manifest(full_streams.output, clips.output, trailers.output)  # type: ignore[arg-type]
 
 
 videodb_nightly_highlights()
