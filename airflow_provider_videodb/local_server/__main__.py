@@ -11,7 +11,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import PLANS, TwinConfig
+from .app import PLANS, ApiError, TwinConfig
 from .faults import FaultRuleError, load_rules
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES
 from .server import ServerOptions, raise_fd_limit, serve
@@ -81,9 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "journal_size": args.journal_size,
             }
         )
-    except (argparse.ArgumentTypeError, FaultRuleError, OSError, ValueError) as exc:
-        parser.error(str(exc))
-    except Exception as exc:  # ApiError from config validation
+    except (argparse.ArgumentTypeError, ApiError, FaultRuleError, OSError, ValueError) as exc:
         parser.error(str(exc))
     options = ServerOptions(
         data_dir=args.data_dir.resolve(),
