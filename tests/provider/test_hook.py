@@ -243,3 +243,26 @@ def test_tls_verification_is_on_by_default(videodb_conn):
     hook = VideoDBHook()
     assert hook.settings.verify is True
     assert hook.get_conn().verify is True
+
+
+def test_connection_form_classmethods_match_the_provider_info():
+    """Airflow < 3.2 asks the hook; newer versions read the provider info: same answer."""
+    from airflow_provider_videodb import get_provider_info
+
+    [conn_type] = get_provider_info()["connection-types"]
+    behaviour = VideoDBHook.get_ui_field_behaviour()
+    declared = conn_type["ui-field-behaviour"]
+    assert behaviour["hidden_fields"] == declared["hidden-fields"]
+    assert behaviour["relabeling"] == declared["relabeling"]
+    assert behaviour["placeholders"] == declared["placeholders"]
+    assert "password" not in behaviour["hidden_fields"] and "host" not in behaviour["hidden_fields"]
+
+
+def test_connection_form_widgets_match_the_provider_info():
+    from airflow_provider_videodb import get_provider_info
+
+    [conn_type] = get_provider_info()["connection-types"]
+    pytest.importorskip("wtforms")
+    pytest.importorskip("flask_appbuilder")
+    widgets = VideoDBHook.get_connection_form_widgets()
+    assert set(widgets) == set(conn_type["conn-fields"])
