@@ -205,6 +205,9 @@ class VideoDBHook(BaseHook):
                 json=body,
                 params=params,
                 timeout=settings.requests_timeout,
+                # Per call: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
+                # session-level ``verify`` (a CA path or False from the connection).
+                verify=settings.verify,
                 allow_redirects=False,
             ) as response:
                 content = response.content
