@@ -76,6 +76,9 @@ class TwinConfig:
     progress_style: str = "mixed"
     length_style: str = "string"
     journal_size: int = 10_000
+    #: Origin written into absolute URLs (output_url, stream URLs) instead of the one the
+    #: client addressed; lets tests play a service that points clients elsewhere.
+    public_origin: str = ""
 
     def update(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
@@ -150,8 +153,9 @@ STATE: web.AppKey[TwinState] = web.AppKey("twin_state", TwinState)
 
 
 def origin_of(request: web.Request) -> str:
-    """The server's own origin as the client addressed it (absolute URLs use it)."""
-    return f"{request.scheme}://{request.host}"
+    """The server's own origin as the client addressed it (absolute URLs use it), unless
+    ``public_origin`` is configured."""
+    return request.app[STATE].config.public_origin or f"{request.scheme}://{request.host}"
 
 
 def auth_state(request: web.Request, keys: dict[str, str]) -> str:
