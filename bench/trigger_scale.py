@@ -71,6 +71,7 @@ class Scenario:
     greenback: bool = True
     create_concurrency: int = 64
     series: str = "main"
+    what_if: tuple[str, ...] = ()
 
 
 @dataclass
@@ -118,10 +119,14 @@ class Figures:
     success: int = 0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    sessions_opened: int = 0
     log_lines: int = 0
+    log_warnings: int = 0
+    warning_samples: list[str] = field(default_factory=list)
     create_jobs_s: float = 0.0
     greenback: bool = True
     foreign_cpu_s: float = 0.0  # CPU others used on the client core meanwhile (noise)
+    what_if: list[str] = field(default_factory=list)
 
 
 # ====================================================================== worker side
@@ -136,9 +141,18 @@ class LogCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        self.warnings = 0  # warning and above: transient poll failures show up here
+        self.samples: list[str] = []
 
     def write(self, text: str) -> None:
         self.count += text.count("\n")  # print() writes the line and its newline separately
+        if '"level": "warning"' in text or '"level": "error"' in text:
+            self.note_warning(text)
+
+    def note_warning(self, text: str) -> None:
+        self.warnings += 1
+        if len(self.samples) < 3:
+            self.samples.append(text[:300])
 
     def flush(self) -> None:
         pass
@@ -151,8 +165,10 @@ class _CountingHandler(logging.Handler):
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.format(record)
+        text = self.format(record)
         self.counter.count += 1
+        if record.levelno >= logging.WARNING:
+            self.counter.note_warning(text)
 
 
 def install_log_counter() -> LogCounter:
@@ -241,6 +257,49 @@ class PerTaskSessions(dict[Any, Any]):
 
     def __delitem__(self, _loop: Any) -> None:
         super().__delitem__(self._key())
+
+
+def cache_settings_per_process() -> None:
+    """What-if patch: resolve each connection once per process (single flight), not per trigger.
+
+    Measures how much of a trigger's cost is connection resolution (``aget_settings``:
+    secrets-backend lookup, extra parsing, secret masking). Not the shipped behaviour.
+    """
+    from airflow_provider_videodb.hooks.videodb import VideoDBHook
+
+    original = VideoDBHook.aget_settings
+    cache: dict[str, asyncio.Future[Any]] = {}
+
+    async def cached(conn_id: str = "videodb_default") -> Any:
+        fut = cache.get(conn_id)
+        if fut is None:
+            fut = cache[conn_id] = asyncio.ensure_future(original(conn_id))
+        return await asyncio.shield(fut)
+
+    VideoDBHook.aget_settings = staticmethod(cached)  # type: ignore[method-assign]
+
+
+def _noop() -> None:
+    """What-ifs that act inside the measured window (see run_scenario) need no patch."""
+
+
+#: ``held-session``: one extra user holds the shared session for the whole run, as if the
+#: pool outlived the moments when no trigger happens to be polling (no close/reopen churn).
+WHAT_IFS = {"cached-settings": cache_settings_per_process, "held-session": _noop}
+SESSIONS_OPENED = [0]
+
+
+def count_sessions() -> None:
+    """Count aiohttp sessions the provider's async client opens (diagnostic, ~free)."""
+    from airflow_provider_videodb.hooks import async_client
+
+    original = async_client._new_session
+
+    def counted() -> Any:
+        SESSIONS_OPENED[0] += 1
+        return original()
+
+    async_client._new_session = counted
 
 
 def use_session_per_trigger() -> None:
@@ -334,12 +393,18 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
     gc.collect()
     stats0 = common.twin_stats(sc.base_url)
     rss0 = common.rss_bytes()
-    logs0 = logs.count
+    logs0, warn0 = logs.count, logs.warnings
     outcomes = [Outcome() for _ in jobs]
     watchdog = common.LagWatchdog()
     session: aiohttp.ClientSession | None = None
 
     busy0 = common.core_busy_seconds(client_core())
+    held: contextlib.AbstractAsyncContextManager[Any] | None = None
+    if "held-session" in sc.what_if:
+        from airflow_provider_videodb.hooks.async_client import shared_session
+
+        held = shared_session()
+        await held.__aenter__()
     cpu0 = common.cpu_seconds()
     watchdog.start()
     t0 = time.time()
@@ -356,6 +421,8 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
     await asyncio.wait(tasks)
     if session is not None:
         await session.close()
+    if held is not None:
+        await held.__aexit__(None, None, None)
     t_end = time.time()
     cpu = common.cpu_seconds() - cpu0
     foreign = common.core_busy_seconds(client_core()) - busy0 - cpu
@@ -399,10 +466,14 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
         success=sum(1 for o in outcomes if o.status == "success" and not o.error),
         errors=len(errors),
         error_samples=sorted(set(errors))[:3],
+        sessions_opened=SESSIONS_OPENED[0] if cls is not None else 1,
         log_lines=logs.count - logs0,
+        log_warnings=logs.warnings - warn0,
+        warning_samples=logs.samples[:3],
         create_jobs_s=create_s,
         greenback=sc.greenback and cls is not None,
         foreign_cpu_s=max(0.0, foreign),
+        what_if=list(sc.what_if),
         **{k: v for k, v in watchdog.summary().items()},
     )
     return fig
@@ -422,6 +493,10 @@ def worker_main(spec: str) -> None:
         import airflow_provider_videodb.hooks.async_client
         import airflow_provider_videodb.hooks.videodb
         import airflow_provider_videodb.triggers.videodb  # noqa: F401
+    if sc.variant != "floor":
+        count_sessions()
+    for name in sc.what_if:
+        WHAT_IFS[name]()
     logs = install_log_counter()
     fig = asyncio.run(run_scenario(sc, logs))
     print("RESULT " + json.dumps(asdict(fig)), flush=True)
@@ -472,12 +547,14 @@ MAIN_COLUMNS = [
     ("cpu_vs_floor", "x floor"),
     ("rss_kb_per_trigger", "RSS KiB/trig"),
     ("connections", "TCP conns"),
+    ("sessions_opened", "sessions"),
     ("lag_p99_ms", "lag p99 ms"),
     ("lag_max_ms", "lag max ms"),
     ("event_delay_p50_s", "done->event p50 s"),
     ("event_delay_max_s", "max s"),
     ("errors", "errors"),
     ("log_lines", "log lines"),
+    ("log_warnings", "warnings"),
     ("foreign_cpu_s", "others' CPU s"),
 ]
 STRESS_COLUMNS = [
@@ -518,7 +595,7 @@ def annotate(rows: list[Figures]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         d = asdict(r)
-        d["label"] = LABELS.get(r.variant, r.variant)
+        d["label"] = LABELS.get(r.variant, r.variant) + "".join(f" +{w}" for w in r.what_if)
         base = floor.get((r.series, r.n, r.poll_interval))
         d["cpu_vs_floor"] = r.cpu_ms_per_poll / base if base else None
         out.append(d)
@@ -584,6 +661,9 @@ def plan(args: argparse.Namespace) -> list[Scenario]:
                     greenback=not args.no_greenback,
                 )
             )
+    for sc in scenarios:
+        if sc.variant.startswith("provider"):
+            sc.what_if = tuple(args.what_if)
     return scenarios
 
 
@@ -610,9 +690,11 @@ def print_report(rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
     if growth:
         print("\nPoll-interval growth (max_poll_interval) on longer jobs")
         print(common.table(growth, GROWTH_COLUMNS))
-    bad = [r for r in rows if r["errors"]]
-    for r in bad:
-        print(f"errors in {r['variant']} N={r['n']}: {r['error_samples']}")
+    for r in rows:
+        if r["errors"]:
+            print(f"errors in {r['label']} N={r['n']}: {r['error_samples']}")
+        if r.get("log_warnings"):
+            print(f"log warnings in {r['label']} N={r['n']}: {r['warning_samples'][:2]}")
 
 
 def _fig_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -637,7 +719,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip greenback.ensure_portal() per trigger (the triggerer does it by default)",
     )
+    parser.add_argument(
+        "--what-if",
+        nargs="+",
+        default=[],
+        choices=sorted(WHAT_IFS),
+        help="bench-only patches on the provider's trigger, to measure a proposed change",
+    )
     parser.add_argument("--json", type=Path, help="write all figures as JSON here")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each scenario this often, keep the least disturbed (others' CPU on our core)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy every worker, stacks into this dir")
     parser.add_argument("--base-url", help="use this running local server (not pinned)")
     parser.add_argument("--api-key", default=common.BENCH_API_KEY, help="key for --base-url")
@@ -665,17 +760,21 @@ def main(argv: list[str] | None = None) -> int:
             if sc.job_seconds != job_seconds:
                 server.configure(job_seconds=sc.job_seconds)
                 job_seconds = sc.job_seconds
-            t = time.perf_counter()
-            timeout = max(300.0, 20 * sc.job_seconds)
-            fig = run_worker(sc, client_core, timeout, args.profile)
-            figures.append(fig)
-            print(
-                f"  {sc.series:6} {sc.variant:15} N={sc.n:>6,} poll={sc.poll_interval}s: "
-                f"{fig.cpu_ms_per_poll:.3f} ms/poll, lag p99 {fig.lag_p99_ms:.0f} ms, "
-                f"{fig.connections} conns, {fig.errors} errors "
-                f"({time.perf_counter() - t:.0f}s)",
-                flush=True,
-            )
+            attempts = []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                timeout = max(300.0, 20 * sc.job_seconds)
+                fig = run_worker(sc, client_core, timeout, args.profile)
+                attempts.append(fig)
+                print(
+                    f"  {sc.series:6} {sc.variant:15} N={sc.n:>6,} poll={sc.poll_interval}s: "
+                    f"{fig.cpu_ms_per_poll:.3f} ms/poll, lag p99 {fig.lag_p99_ms:.0f} ms, "
+                    f"{fig.connections} conns, {fig.errors} errors, others' CPU "
+                    f"{fig.foreign_cpu_s:.1f}s ({time.perf_counter() - t:.0f}s)",
+                    flush=True,
+                )
+            # On a shared machine keep the attempt that others disturbed least.
+            figures.append(min(attempts, key=lambda f: (f.foreign_cpu_s, f.cpu_s)))
     finally:
         if not args.base_url:
             server.stop()
