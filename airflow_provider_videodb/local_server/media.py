@@ -18,6 +18,12 @@ Precision of a timeline stream: HLS cannot start or stop inside a segment, so ea
 ``(start, end)`` is snapped **outward** to segment boundaries. The stream therefore contains all
 requested media, plus at most one segment duration of extra media at each edge of each piece
 (see :attr:`Rendition.max_segment_duration`; ~1-2 s for renditions cut by this module).
+
+Playing timeline streams with the ``ffmpeg`` command line: its HLS reader does not act on
+``#EXT-X-DISCONTINUITY``; it re-bases jumping timestamps heuristically, which can leave two
+frames on one timestamp after a jump, and its default constant-frame-rate output then reports
+"non monotonically increasing dts". Decode with ``-fps_mode vfr`` (as :func:`decode` does);
+real HLS players (hls.js, AVPlayer, ExoPlayer) reset their timeline at each discontinuity.
 """
 
 from __future__ import annotations
@@ -206,6 +212,31 @@ def extract_subtitles(
     return False
 
 
+@dataclass(frozen=True)
+class DecodeReport:
+    """What :func:`decode` saw: decoded video frames and FFmpeg's error output ("" = clean)."""
+
+    video_frames: int
+    errors: str
+
+
+def decode(source: str | os.PathLike[str], *, timeout: float = 600.0) -> DecodeReport:
+    """Decode every frame of a file, playlist or stream URL like a player would.
+
+    Used to prove that streams play (tests, end-to-end checks). ``-fps_mode vfr``: see the
+    module docstring about discontinuities.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-nostats",
+           "-progress", "pipe:1", "-i", str(source),
+           "-fps_mode", "vfr", "-f", "null", "-"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    frames = re.findall(r"^frame=(\d+)$", proc.stdout, re.M)
+    errors = proc.stderr.strip()
+    if proc.returncode != 0 and not errors:
+        errors = f"ffmpeg exited with {proc.returncode}"
+    return DecodeReport(int(frames[-1]) if frames else 0, errors)
+
+
 # --------------------------------------------------------------------------- renditions
 
 
@@ -314,7 +345,9 @@ def _is_complete(folder: Path) -> bool:
 
 
 def _hls_args(info: MediaInfo, segment_seconds: float, *, copy: bool) -> list[str]:
-    args = ["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"]
+    # No mux delay/preload: with FFmpeg's default 0.7 s, a playlist that jumps back into the
+    # first segment makes audio timestamps go backwards across the discontinuity.
+    args = ["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn", "-muxdelay", "0", "-muxpreload", "0"]
     if copy:
         args += ["-c", "copy"]
     else:

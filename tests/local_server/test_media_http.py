@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from typing import Any
 
@@ -18,12 +17,8 @@ FRAME = 1.0 / FPS
 
 def play(url: str) -> tuple[int, str]:
     """Decode a stream over HTTP; return (video frames, FFmpeg's error output)."""
-    cmd = [media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-nostats",
-           "-progress", "pipe:1", "-i", url, "-f", "null", "-"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr
-    frames = [int(v) for v in re.findall(r"^frame=(\d+)$", proc.stdout, re.M)]
-    return (frames[-1] if frames else 0), proc.stderr.strip()
+    report = media.decode(url)
+    return report.video_frames, report.errors
 
 
 @pytest.fixture
@@ -91,3 +86,23 @@ def test_weather_prompt_clips_the_weather_segment(
     best = docs[0]
     assert 0.0 <= float(best["start"]) < float(best["end"]) <= 30.0
     assert "weather" in best["text"].lower()
+
+
+def test_compiled_stream_across_two_videos_plays(
+    server: Any, api: requests.Session, news: dict[str, Any]
+) -> None:
+    videos = api.get(f"{server.base_url}/video", timeout=30).json()["data"]["videos"]
+    science = next(v for v in videos if v["name"] == "Science Desk")
+    body = [
+        {"video_id": science["id"], "collection_id": "default", "shots": [[30.0, 34.0]]},
+        {"video_id": news["id"], "collection_id": "default", "shots": [[0.0, 4.0], [60, 62]]},
+    ]
+    reply = api.post(f"{server.base_url}/compile", json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    url = reply.json()["data"]["stream_url"]
+    text = requests.get(url, timeout=30).text
+    uris = [line for line in text.splitlines() if line.endswith(".ts")]
+    assert [u.split("/")[-2] for u in uris] == [science["id"]] * 2 + [news["id"]] * 3
+    frames, errors = play(url)
+    assert errors == ""
+    assert frames * FRAME == pytest.approx(10.0, abs=3 * FRAME)
