@@ -163,7 +163,10 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     if not src.is_file():
         raise MediaError(f"no such file: {src}")
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(src)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise MediaError(f"probing {src.name} timed out") from exc
     info = parse_probe_output(proc.stderr)
     if info.duration > 0:
         return info
