@@ -204,6 +204,7 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
     response: web.StreamResponse | None = None
     status: int | None = None
     journal_body: Any = None
+    connection = _connection_name(request) if state.journal.enabled else None
     if state.journal.enabled and request.body_exists:
         ctype = request.content_type
         if ctype.startswith("multipart/"):
@@ -236,18 +237,24 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise asyncio.CancelledError from None
     finally:
         if state.journal.enabled:
-            peer = request.transport.get_extra_info("peername") if request.transport else None
             state.journal.record(
                 method=request.method,
                 path=path,
                 query=request.query_string,
                 status=status,
                 fault=rule.kind if rule is not None else None,
-                connection=f"{peer[0]}:{peer[1]}" if peer else None,
+                connection=connection,
                 headers=request.headers,
                 auth=auth,
                 body=journal_body,
             )
+
+
+def _connection_name(request: web.Request) -> str | None:
+    """The client's address:port, which names its TCP connection while it is open."""
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return f"{peer[0]}:{peer[1]}" if peer else None
 
 
 async def _handle(

@@ -75,6 +75,7 @@ def test_drop_before_creates_nothing(server, api):
     assert jobs_created(server) == before
     (entry,) = [e for e in server.journal() if e["path"].endswith("/clip")]
     assert entry["fault"] == "drop_before" and entry["status"] is None
+    assert entry["connection"].startswith("127.0.0.1:")
 
 
 def test_drop_after_processes_then_drops(server, api):
