@@ -58,8 +58,11 @@ def test_demo_is_created_once(tmp_path):
         assert srv.video_ids() == ids
 
 
-def test_sigterm_stops_cleanly(tmp_path):
+def test_announces_port_and_stops_cleanly_on_sigterm(tmp_path):
     srv = LocalVideoDBServer.start(tmp_path / "srv", demo=False)
+    announced = f"VideoDB local server listening on http://127.0.0.1:{srv.port}"
+    assert announced in srv.log_path.read_text()
+    assert (srv.data_dir / "server.port").read_text().strip() == str(srv.port)
     proc = srv._proc
     srv.stop()
     assert proc is not None and proc.returncode == 0
