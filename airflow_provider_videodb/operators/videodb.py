@@ -10,11 +10,11 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
 from airflow_provider_videodb.validation import (
@@ -54,9 +54,16 @@ def default_deferrable() -> bool:
     return conf.getboolean("videodb", "default_deferrable", fallback=True)
 
 
-def _push_player_url(context: Context, player_url: str | None) -> None:
-    if player_url:
-        context["ti"].xcom_push(key=PLAYER_URL_XCOM_KEY, value=player_url)
+class _PlayerLinkMixin:
+    """Pushes the player URL for :class:`VideoDBPlayerLink` and remembers it for the link."""
+
+    operator_extra_links: Collection[BaseOperatorLink] = (VideoDBPlayerLink(),)
+    pushed_player_url: str | None = None
+
+    def _push_player_url(self, context: Context, player_url: str | None) -> None:
+        if player_url:
+            context["ti"].xcom_push(key=PLAYER_URL_XCOM_KEY, value=player_url)
+            self.pushed_player_url = player_url
 
 
 def _optional_collection(collection_id: Any) -> str | None:
@@ -89,7 +96,7 @@ def _make_hook(conn_id: str, collection_id: str | None) -> VideoDBHook:
     return VideoDBHook(conn_id, collection_id=collection_id)
 
 
-class GenerateStreamOperator(BaseOperator):
+class GenerateStreamOperator(_PlayerLinkMixin, BaseOperator):
     """Make an HLS stream of a whole video, or of a timeline of its segments.
 
     The timeline (``[[start, end], ...]`` seconds, or its JSON string as templating yields)
@@ -101,7 +108,6 @@ class GenerateStreamOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("video_id", "timeline", "collection_id")
-    operator_extra_links = (VideoDBPlayerLink(),)
     ui_color = "#fde2cf"
 
     def __init__(
@@ -137,7 +143,7 @@ class GenerateStreamOperator(BaseOperator):
                 )
         finally:
             hook.close()
-        _push_player_url(context, stream.get("player_url"))
+        self._push_player_url(context, stream.get("player_url"))
         return {
             "video_id": video_id,
             "stream_url": stream["stream_url"],
@@ -146,7 +152,7 @@ class GenerateStreamOperator(BaseOperator):
         }
 
 
-class ClipVideoOperator(BaseOperator):
+class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     """Cut AI clips out of a video from a text prompt, and stream them as one.
 
     The job is submitted on the worker; its ``job_id`` and ``output_url`` go to XCom before
@@ -178,7 +184,6 @@ class ClipVideoOperator(BaseOperator):
         "callback_url",
         "collection_id",
     )
-    operator_extra_links = (VideoDBPlayerLink(),)
     ui_color = "#fde2cf"
 
     def __init__(
@@ -440,7 +445,7 @@ class ClipVideoOperator(BaseOperator):
         stream: dict[str, Any] = {"stream_url": None, "player_url": None}
         if shots:
             stream = hook.compile_shots(video_id, shots, collection_id=request["collection_id"])
-            _push_player_url(context, stream.get("player_url"))
+            self._push_player_url(context, stream.get("player_url"))
         elif self.fail_on_empty:
             raise VideoDBJobFailedError(job_id, "no shots matched the prompt", "empty_result")
         else:
