@@ -55,6 +55,7 @@ MAX_COPY_SEGMENT_FACTOR = 1.5
 #: Codecs that can go into MPEG-TS HLS segments unchanged and play everywhere.
 HLS_VIDEO_CODECS = frozenset({"h264"})
 HLS_AUDIO_CODECS = frozenset({"aac", "mp3"})
+HLS_PIXEL_FORMATS = frozenset({"yuv420p", "yuvj420p"})
 #: Boundary tolerance (s) so float noise never pulls in a neighbouring segment.
 _EPS = 1e-3
 PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
@@ -106,6 +107,7 @@ class MediaInfo:
     subtitle_codecs: tuple[str, ...] = ()
     width: int | None = None
     height: int | None = None
+    pixel_format: str | None = None
 
     @property
     def has_subtitles(self) -> bool:
@@ -114,7 +116,10 @@ class MediaInfo:
     @property
     def hls_friendly(self) -> bool:
         """True when the streams can be copied into HLS MPEG-TS segments unchanged."""
-        video_ok = self.video_codec is None or self.video_codec in HLS_VIDEO_CODECS
+        video_ok = self.video_codec is None or (
+            self.video_codec in HLS_VIDEO_CODECS
+            and self.pixel_format in (None, *HLS_PIXEL_FORMATS)  # 8-bit 4:2:0 plays everywhere
+        )
         audio_ok = self.audio_codec is None or self.audio_codec in HLS_AUDIO_CODECS
         return video_ok and audio_ok and (self.video_codec or self.audio_codec) is not None
 
@@ -140,17 +145,28 @@ def parse_probe_output(stderr: str) -> MediaInfo:
     video = audio = None
     subtitles: list[str] = []
     width = height = None
+    pix_fmt = None
     for kind, codec, rest in _STREAM_RE.findall(stderr):
         if kind == "Video" and video is None:
             video = codec
             size = _SIZE_RE.search(rest + " ")
             if size:
                 width, height = int(size.group(1)), int(size.group(2))
+            pix_fmt = _pixel_format(rest)
         elif kind == "Audio" and audio is None:
             audio = codec
         elif kind == "Subtitle":
             subtitles.append(codec)
-    return MediaInfo(duration, video, audio, tuple(subtitles), width, height)
+    return MediaInfo(duration, video, audio, tuple(subtitles), width, height, pix_fmt)
+
+
+def _pixel_format(rest: str) -> str | None:
+    """The pixel format in a video stream line: the first bare word after the codec details."""
+    for part in re.split(r",\s*(?![^()]*\))", rest):
+        word = part.strip().split("(", 1)[0].strip()
+        if re.fullmatch(r"(yuv|yuvj|nv|gray|rgb|bgr|p0)[a-z0-9]*", word):
+            return word
+    return None
 
 
 def probe(path: str | os.PathLike[str]) -> MediaInfo:
@@ -181,6 +197,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         info.subtitle_codecs,
         info.width,
         info.height,
+        info.pixel_format,
     )
 
 

@@ -63,7 +63,7 @@ def test_probe_reports_length_codecs_and_subtitles(demo: dict[str, Path]) -> Non
     news = media.probe(demo["evening-news-roundup"])
     assert news.duration == pytest.approx(180.0, abs=0.1)
     assert (news.video_codec, news.audio_codec) == ("h264", "aac")
-    assert (news.width, news.height) == (320, 180)
+    assert (news.width, news.height, news.pixel_format) == (320, 180, "yuv420p")
     assert not news.has_subtitles
     assert news.hls_friendly
     science = media.probe(demo["science-desk"])
@@ -141,6 +141,17 @@ def test_non_hls_codecs_are_transcoded(tmp_path: Path) -> None:
     frames, errors = decode(rendition.directory / media.INDEX_NAME)
     assert errors == ""
     assert frames == pytest.approx(80, abs=1)
+
+
+def test_h264_that_browsers_cannot_play_is_transcoded(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "444.mp4", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv444p", "-g", "10", "-c:a", "aac")  # fmt: skip
+    info = media.probe(src)
+    assert (info.video_codec, info.pixel_format) == ("h264", "yuv444p")
+    assert not info.hls_friendly
+    rendition = media.segment_to_hls(src, tmp_path / "out", segment_seconds=2.0)
+    assert rendition.stream_copy is False
+    assert media.probe(rendition.directory / rendition.segments[0].uri).pixel_format == "yuv420p"
 
 
 def test_sparse_keyframes_force_a_transcode_so_segments_stay_short(tmp_path: Path) -> None:
