@@ -100,9 +100,7 @@ def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
-async def _ssl_for(verify: bool | str) -> bool | ssl.SSLContext:
-    if isinstance(verify, bool):
-        return verify  # True: aiohttp's default verifying context
+async def _ca_context(verify: str) -> ssl.SSLContext:
     context = _CA_CONTEXTS.get(verify)
     if context is None:  # reading the CA bundle is file I/O: keep it off the loop
         context = await asyncio.to_thread(ssl.create_default_context, cafile=verify)
@@ -119,12 +117,14 @@ def _transport(info: RequestInfo, exc: BaseException, *, sent: bool) -> Exceptio
 async def _get(
     session: aiohttp.ClientSession, settings: VideoDBSettings, url: str, info: RequestInfo
 ) -> dict:
+    verify = settings.verify
     try:
         async with session.get(
             url,
             headers=settings.shared_headers,
             timeout=_client_timeout(settings.connect_timeout, settings.timeout),
-            ssl=await _ssl_for(settings.verify),
+            # True: aiohttp's default verifying context; a str: a CA bundle path.
+            ssl=verify if isinstance(verify, bool) else await _ca_context(verify),
             allow_redirects=False,  # the key header must not follow a redirect elsewhere
         ) as response:
             body = await response.read()

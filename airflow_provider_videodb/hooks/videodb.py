@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
@@ -39,6 +40,7 @@ from airflow_provider_videodb.responses import (
     parse_stream,
     parse_video,
     poll_request_info,
+    response_error,
     transport_error,
 )
 from airflow_provider_videodb.settings import CONN_TYPE, VideoDBSettings
@@ -264,7 +266,7 @@ class VideoDBHook(BaseHook):
         """
         settings = self.settings
         url = settings.check_same_origin(path) if "://" in path else settings.url(path)
-        info = info or RequestInfo(method.upper(), "/" + path.lstrip("/"), video_id)
+        info = info or RequestInfo(method.upper(), urlsplit(url).path, video_id)
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(settings.max_retries + 1),
             retry=tenacity.retry_if_exception(
@@ -315,6 +317,8 @@ class VideoDBHook(BaseHook):
             "GET", "/video", params={"collection_id": self._collection(collection_id)}, info=info
         )
         videos = data_of(payload, info).get("videos") or []
+        if not isinstance(videos, list):
+            raise response_error(info, "'videos' is not a list")
         return [parse_video(video, info) for video in videos]
 
     def generate_stream(
