@@ -17,12 +17,13 @@ Columns:
               over one keep-alive connection, a fresh timeline each call (median / p95)
 
 Run: ``.venv/bin/python bench/timeline_stream.py [--lengths 1,10,30,60,120] [--repeats 200]
-[--server]``. Prints figures; asserts nothing.
+[--server] [--json out.json]``. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -179,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cache-dir", type=Path,
                         default=Path(tempfile.gettempdir()) / "videodb-bench-media")  # fmt: skip
     parser.add_argument("--server", action="store_true", help="also time POST /stream end to end")
+    parser.add_argument("--json", type=Path, help="also write the rows + machine info here")
     args = parser.parse_args(argv)
     common.ensure_airflow_home()
     cache: Path = args.cache_dir
@@ -216,8 +218,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{PIECES}-piece timeline playlist, {SEGMENT_SECONDS:g} s segments, {args.repeats} repeats"
     )
     print(f"command: {command}")
-    print(common.machine_line(common.machine_info()))
+    info = common.machine_info()
+    print(common.machine_line(info))
     print(common.table(rows, columns))
+    if args.json:
+        payload = {"command": command, "machine": info, "rows": rows}
+        args.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
