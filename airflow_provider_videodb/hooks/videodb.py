@@ -136,7 +136,8 @@ class VideoDBHook(BaseHook):
     def from_settings(cls, settings: VideoDBSettings, **kwargs: Any) -> VideoDBHook:
         """A hook for already-resolved settings (benchmarks, tests, the async side)."""
         hook = cls(**kwargs)
-        hook.__dict__["settings"] = settings  # fills the cached_property
+        mask_secret(settings.api_key)
+        hook.__dict__["settings"] = hook._with_collection(settings)  # fills the cached_property
         return hook
 
     # -- connection --------------------------------------------------------------------------

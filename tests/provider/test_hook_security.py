@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.async_client import fetch_job_status
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from airflow_provider_videodb.settings import VideoDBSettings
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +74,20 @@ def test_key_never_in_logs_errors_or_reprs(hook, server, capsys, caplog):
         assert key not in text
 
 
-def test_key_is_registered_with_the_secrets_masker(hook, server):
-    key = server.api_key
-    assert hook.settings.api_key == key
-    assert key not in _masked(f"header x-access-token: {key}")
+def test_key_is_registered_with_the_secrets_masker(hook, server, monkeypatch):
+    from airflow_provider_videodb.hooks import videodb
+
+    masked: list[object] = []
+    monkeypatch.setattr(videodb, "mask_secret", lambda secret, name=None: masked.append(secret))
+    assert hook.settings.api_key == server.api_key
+    assert masked == [server.api_key]
+
+
+def test_key_of_settings_made_in_code_is_masked_too():
+    key = f"sk-made-in-code-{uuid.uuid4().hex}"
+    assert key in _masked(f"x-access-token: {key}")  # unknown to the masker so far
+    VideoDBHook.from_settings(VideoDBSettings("http://127.0.0.1:1", key))
+    assert key not in _masked(f"x-access-token: {key}")
 
 
 def test_foreign_output_url_is_refused_and_never_contacted(hook, server, other_server):
