@@ -63,7 +63,7 @@ def stats_of(state: TwinState) -> dict[str, Any]:
         **state.stats,
         "connections_open": state.open_connections(),
         "jobs": len(state.jobs),
-        "journal_entries": len(state.journal.entries()),
+        "journal_entries": len(state.journal),
     }
 
 

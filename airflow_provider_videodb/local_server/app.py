@@ -19,7 +19,7 @@ from aiohttp import web
 
 from .faults import FaultRule, FaultSet
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job
-from .journal import Journal, body_for_journal
+from .journal import Journal
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -203,14 +203,13 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
     auth = auth_state(request, state.keys)
     response: web.StreamResponse | None = None
     status: int | None = None
-    journal_body: Any = None
+    journal_body: bytes | int | None = None
     connection = _connection_name(request) if state.journal.enabled else None
     if state.journal.enabled and request.body_exists:
-        ctype = request.content_type
-        if ctype.startswith("multipart/"):
-            journal_body = {"bytes": request.content_length}
+        if request.content_type.startswith("multipart/"):
+            journal_body = request.content_length  # uploads: size only
         else:
-            journal_body = body_for_journal(await request.read(), ctype)
+            journal_body = await request.read()
     try:
         if rule is not None:
             state.stats["faults_applied"] += 1
@@ -247,6 +246,7 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 headers=request.headers,
                 auth=auth,
                 body=journal_body,
+                content_type=request.headers.get("Content-Type", ""),
             )
 
 

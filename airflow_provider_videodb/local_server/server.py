@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import resource
 import signal
@@ -83,6 +84,7 @@ def build_state(options: ServerOptions) -> TwinState:
 async def serve(options: ServerOptions) -> None:
     state = build_state(options)
     app = build_app(state)
+    gc.freeze()  # startup objects (jobs, imports) need not be traversed by every collection
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     handler_factory = runner.server
