@@ -59,6 +59,24 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.VideoDBPlayerLink"],
+        "config": {
+            "videodb": {
+                "description": "Options for the VideoDB provider.",
+                "options": {
+                    "default_deferrable": {
+                        "description": (
+                            "Whether ClipVideoOperator waits on the triggerer when its "
+                            "``deferrable`` argument is not given. True by default (Airflow's "
+                            "own ``[operators] default_deferrable`` ships as false)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
     }
 
 

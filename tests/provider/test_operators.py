@@ -451,3 +451,18 @@ def test_without_task_state_store_each_try_submits(server, videodb_conn, news):
         with pytest.raises(TaskDeferred):
             clip_op(news["id"]).execute(make_context(store=None))
     assert len(clip_posts(server)) == 2
+
+
+# -- extra link ---------------------------------------------------------------------------------
+
+
+def test_player_link_is_what_the_task_pushed(server, videodb_conn, news):
+    from airflow_provider_videodb.links import VideoDBPlayerLink
+
+    op = GenerateStreamOperator(task_id="s", video_id=news["id"], timeline=[[0, 3]])
+    link = VideoDBPlayerLink()
+    assert link.get_link(op, ti_key=None) == ""  # nothing pushed yet: no link, no lookup
+    result = op.execute(make_context())
+    assert link.get_link(op, ti_key=None) == result["player_url"]
+    assert [type(x) for x in op.operator_extra_links] == [VideoDBPlayerLink]
+    assert [type(x) for x in clip_op(news["id"]).operator_extra_links] == [VideoDBPlayerLink]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_videodb.links import VideoDBPlayerLink
+
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "videodb_ops_mapping"
@@ -59,7 +61,24 @@ def _child(dags_folder: str) -> None:
         {"task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state, "try": ti.try_number}
         for ti in run.get_task_instances()
     ]
-    print("OPS-RESULT " + json.dumps({"state": run.state, "tis": tis}))
+    print("OPS-RESULT " + json.dumps({"state": run.state, "tis": tis, "links": _links(run)}))
+
+
+def _links(run) -> dict[str, dict[str, str]]:
+    """Per stream task: the pushed ``player_url`` and what the extra link resolved to."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    keys = ["player_url", VideoDBPlayerLink().xcom_key]
+    links: dict[str, dict[str, str]] = {}
+    with create_session() as session:
+        rows = session.scalars(
+            XComModel.get_many(run_id=run.run_id, dag_ids=DAG_ID, task_ids="streams", key=None)
+        ).all()
+        for row in rows:
+            if row.key in keys:
+                links.setdefault(str(row.map_index), {})[row.key] = XComModel.deserialize_value(row)
+    return links
 
 
 @pytest.fixture
@@ -120,6 +139,12 @@ def test_mapped_clips_and_streams_with_a_retry_that_reattaches(server, dag_run):
     )
     compiles = [e["status"] for e in journal if e["path"] == "/compile"]
     assert compiles.count(500) == 1
+
+    # The "VideoDB Player" extra link of every mapped stream task resolves to its player URL.
+    assert len(result["links"]) == n_videos
+    for link in result["links"].values():
+        assert link["player_url"].startswith(server.base_url)
+        assert link[VideoDBPlayerLink().xcom_key] == link["player_url"]
 
 
 if __name__ == "__main__":

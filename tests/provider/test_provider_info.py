@@ -107,3 +107,16 @@ def test_airflow_cli_shows_provider_hook_and_link():
     assert hooks["videodb"]["class"] == HOOK
     links = [entry["extra_link_class_name"] for entry in _airflow_cli("providers", "links")]
     assert LINK in links
+
+
+def test_provider_config_declares_the_deferrable_default(monkeypatch):
+    from airflow.sdk import conf
+
+    from airflow_provider_videodb.operators.videodb import default_deferrable
+
+    option = get_provider_info()["config"]["videodb"]["options"]["default_deferrable"]
+    assert option["default"] == "True"
+    assert conf.getboolean("videodb", "default_deferrable", fallback=True) is True
+    assert default_deferrable() is True
+    monkeypatch.setenv("AIRFLOW__VIDEODB__DEFAULT_DEFERRABLE", "false")
+    assert default_deferrable() is False
