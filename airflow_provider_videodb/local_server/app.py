@@ -198,10 +198,10 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     state = request.app[STATE]
     state.stats["requests"] += 1
-    norm = path.rstrip("/") or "/"
-    rule = state.faults.pick(request.method, norm) if state.faults.rules else None
+    rule = None
+    if state.faults.rules:
+        rule = state.faults.pick(request.method, path.rstrip("/") or "/")
     auth = auth_state(request, state.keys)
-    response: web.StreamResponse | None = None
     status: int | None = None
     journal_body: bytes | int | None = None
     connection = _connection_name(request) if state.journal.enabled else None
@@ -211,27 +211,11 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
         else:
             journal_body = await request.read()
     try:
-        if rule is not None:
-            state.stats["faults_applied"] += 1
-            if rule.kind in ("status", "success_false"):
-                response = _fault_response(rule)
-            elif rule.kind == "drop_before":
-                drop_connection(request)
-                raise DroppedError
-            elif rule.kind == "delay":
-                await asyncio.sleep(rule.seconds)
-            elif rule.kind == "fail_job":
-                request["fail_job"] = True
+        response = await _fault_before(state, rule, request)
         if response is None:
             response = await _handle(request, handler, auth, path)
-        if rule is not None and rule.kind == "drop_after":
-            status = response.status
-            drop_connection(request)
-            raise DroppedError
-        if rule is not None and rule.kind == "malformed_json":
-            response = web.Response(body=MALFORMED_BODY, content_type="application/json")
         status = response.status
-        return response
+        return _fault_after(rule, request, response)
     except DroppedError:
         raise asyncio.CancelledError from None
     finally:
@@ -248,6 +232,39 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 body=journal_body,
                 content_type=request.headers.get("Content-Type", ""),
             )
+
+
+async def _fault_before(
+    state: TwinState, rule: FaultRule | None, request: web.Request
+) -> web.StreamResponse | None:
+    """Faults that act before processing; an answer here means the handler never runs."""
+    if rule is None:
+        return None
+    state.stats["faults_applied"] += 1
+    if rule.kind in ("status", "success_false"):
+        return _fault_response(rule)
+    if rule.kind == "drop_before":
+        drop_connection(request)
+        raise DroppedError
+    if rule.kind == "delay":
+        await asyncio.sleep(rule.seconds)
+    elif rule.kind == "fail_job":
+        request["fail_job"] = True  # read by the handlers that create or poll jobs
+    return None
+
+
+def _fault_after(
+    rule: FaultRule | None, request: web.Request, response: web.StreamResponse
+) -> web.StreamResponse:
+    """Faults that act on the answer of a request that was processed."""
+    if rule is None:
+        return response
+    if rule.kind == "drop_after":
+        drop_connection(request)
+        raise DroppedError
+    if rule.kind == "malformed_json":
+        return web.Response(body=MALFORMED_BODY, content_type="application/json")
+    return response
 
 
 def _connection_name(request: web.Request) -> str | None:
