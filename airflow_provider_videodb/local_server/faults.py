@@ -50,6 +50,8 @@ class FaultRule:
         unknown = set(raw) - set(cls.__dataclass_fields__)
         if unknown:
             raise FaultRuleError(f"unknown fault rule fields: {sorted(unknown)}")
+        if "kind" not in raw:
+            raise FaultRuleError(f"fault rule needs a kind: {raw!r}")
         rule = cls(**raw)
         if rule.kind not in KINDS:
             raise FaultRuleError(f"unknown fault kind {rule.kind!r}; one of {sorted(KINDS)}")

@@ -171,3 +171,18 @@ def test_faults_given_at_start(tmp_path):
         resp = requests.get(f"{srv.base_url}/user", headers={"x-access-token": srv.api_key})
         assert resp.status_code == 429 and resp.headers["Retry-After"] == "5"
         assert requests.get(f"{srv.base_url}/_twin/faults").json()["data"]["seed"] == 3
+
+
+def test_rule_files_and_validation(tmp_path):
+    from airflow_provider_videodb.local_server.faults import FaultRuleError, FaultSet, load_rules
+
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"rules": [{"path": "/video/*/clip", "kind": "drop_after"}]}))
+    assert load_rules(f"@{path}") == load_rules(str(path))
+    rules = FaultSet()
+    rules.replace(load_rules(str(path)))
+    assert rules.pick("POST", "/video/m-1/clip") is not None
+    assert rules.pick("POST", "/video/m-1/stream") is None
+    for bad in ({"kind": "status", "status": 200}, {"kind": "delay", "rate": 2}, {"oops": 1}, {}):
+        with pytest.raises(FaultRuleError):
+            load_rules(json.dumps([bad]))
