@@ -56,8 +56,12 @@ def clients(base_url: str, api_key: str, video_id: str) -> dict[str, Callable[[]
     }
 
 
-def measure(calls: dict[str, Callable[[], Any]], n: int, rounds: int) -> dict[str, list[float]]:
+def measure(
+    calls: dict[str, Callable[[], Any]], n: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per-call wall times, and client CPU seconds in total, per client."""
     samples: dict[str, list[float]] = {name: [] for name in calls}
+    cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
     for fn in calls.values():  # warm-up: connections open, code paths hot
         for _ in range(20):
             fn()
@@ -66,11 +70,13 @@ def measure(calls: dict[str, Callable[[], Any]], n: int, rounds: int) -> dict[st
     for _ in range(rounds):
         for name, fn in calls.items():
             out = samples[name]
+            cpu0 = common.cpu_seconds()
             for _ in range(per_round):
                 t = clock()
                 fn()
                 out.append(clock() - t)
-    return samples
+            cpu[name] += common.cpu_seconds() - cpu0
+    return samples, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(common.conn_env(server.base_url, server.api_key))
         video_id = server.video_ids()[0]
         calls = clients(server.base_url, server.api_key, video_id)
-        samples = measure(calls, args.calls, args.rounds)
+        samples, cpu = measure(calls, args.calls, args.rounds)
         stats = server.stats()
     finally:
         server.stop()
@@ -102,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             "median_us": common.median(s) * 1e6,
             "p90_us": common.percentile(s, 90) * 1e6,
             "ratio": common.median(s) / bare,
+            "cpu_us": cpu[name] / len(s) * 1e6,
+            "cpu_ratio": cpu[name] / cpu["bare requests.Session"],
         }
         for name, s in samples.items()
     ]
@@ -116,12 +124,15 @@ def main(argv: list[str] | None = None) -> int:
                 ("median_us", "median us/call"),
                 ("p90_us", "p90 us/call"),
                 ("ratio", "x bare session"),
+                ("cpu_us", "client CPU us/call"),
+                ("cpu_ratio", "CPU x bare"),
             ],
         )
     )
     ratio = common.median(samples["hook"]) / bare
     verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
-    print(f"\n  [{verdict}] hook <= {TARGET_RATIO}x bare session ({ratio:.2f}x)")
+    print(f"\n  [{verdict}] hook <= {TARGET_RATIO}x bare session ({ratio:.2f}x median per call)")
+    print(f"  client CPU per call: hook {rows[0]['cpu_ratio']:.2f}x bare session")
     print(f"  server saw {stats.get('connections_opened')} connections in total")
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))

@@ -40,8 +40,12 @@ DBT_PACKAGES = (
 )
 
 # The sample, run with ``python -c``: argv = [module, dag files (json), dbt (0/1)].
+# Windows: (1) ``import airflow.sdk``; (2) a warm-up DAG using only Airflow's own features
+# (cron schedule, Params, a @task, a BaseOperator, expand) - the lazy imports any DAG file
+# pays, e.g. croniter, whose import runs ``file -b python`` in a subprocess; (3) the operator
+# module under test; (4) its DAGs. The audit hook watches (3) and (4) only.
 PROBE = r"""
-import json, os, sys, time
+import json, sys, time
 clock = time.perf_counter
 window = {"on": False}
 seen = {"socket": [], "open": [], "subprocess": []}
@@ -64,28 +68,44 @@ module, dag_files, dbt = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "1
 t0 = clock()
 import airflow.sdk
 t1 = clock()
+from datetime import datetime, timezone
+from airflow.sdk import DAG, BaseOperator, Param, dag, task
+from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+@dag(dag_id="warm_up", schedule="0 2 * * *", start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+     params={"p": Param("x", type="string")}, default_args={"retries": 1})
+def warm_up():
+    @task
+    def one(x: int) -> int:
+        return x
+    one.expand(x=[1, 2]) >> BaseOperator(task_id="op")
+warm_up()
+t2 = clock()
+built = []
+original_pop = DagContext.pop.__func__
+def counting_pop(cls):
+    dag_obj = original_pop(cls)
+    if dag_obj is not None:
+        built.append(dag_obj.dag_id)
+    return dag_obj
+DagContext.pop = classmethod(counting_pop)
 window["on"] = True
 import importlib
 mod = importlib.import_module(module)
-t2 = clock()
-dags = 0
+t3 = clock()
 if dbt:
-    from airflow.sdk import DAG
     with DAG("dbt_probe", schedule=None):
         mod.DbtCloudRunJobOperator(task_id="run", job_id=1)
-    dags = 1
 else:
     import runpy
-    from airflow.sdk import DAG
     for path in dag_files:
-        ns = runpy.run_path(path, run_name="__dag_probe__")
-        dags += sum(1 for v in ns.values() if isinstance(v, DAG))
-t3 = clock()
+        runpy.run_path(path, run_name="__dag_probe__")
+t4 = clock()
 window["on"] = False
 print("RESULT " + json.dumps({
-    "sdk_ms": (t1 - t0) * 1e3, "import_ms": (t2 - t1) * 1e3, "dags_ms": (t3 - t2) * 1e3,
-    "dags": dags, "socket": seen["socket"], "open": seen["open"],
-    "subprocess": seen["subprocess"],
+    "sdk_ms": (t1 - t0) * 1e3, "warm_ms": (t2 - t1) * 1e3, "import_ms": (t3 - t2) * 1e3,
+    "dags_ms": (t4 - t3) * 1e3, "dags": len(built), "socket": seen["socket"],
+    "open": seen["open"], "subprocess": seen["subprocess"],
 }))
 """
 
@@ -127,13 +147,15 @@ def measure(
 ) -> dict[str, Any]:
     sample(module, dag_files, dbt=dbt, env=env, core=core)  # fills the bytecode cache
     runs_out = [sample(module, dag_files, dbt=dbt, env=env, core=core) for _ in range(runs)]
-    med = {k: common.median([r[k] for r in runs_out]) for k in ("sdk_ms", "import_ms", "dags_ms")}
+    keys = ("sdk_ms", "warm_ms", "import_ms", "dags_ms")
+    med = {k: common.median([r[k] for r in runs_out]) for k in keys}
     last = runs_out[-1]
     return {
         "target": name,
         "module": module,
         "runs": runs,
         "sdk_ms": med["sdk_ms"],
+        "warm_ms": med["warm_ms"],
         "import_ms": med["import_ms"],
         "dags_ms": med["dags_ms"],
         "over_sdk_ms": common.median([r["import_ms"] + r["dags_ms"] for r in runs_out]),
@@ -199,16 +221,20 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     print(common.machine_line(info))
-    print(f"\nParse cost over `import airflow.sdk`, median of {args.runs} fresh processes")
+    print(
+        f"\nParse cost over `import airflow.sdk` (+ Airflow's own lazy imports, warmed by a "
+        f"provider-free DAG), median of {args.runs} fresh processes"
+    )
     print(
         common.table(
             rows,
             [
                 ("target", "target"),
                 ("sdk_ms", "airflow.sdk ms"),
+                ("warm_ms", "Airflow warm-up DAG ms"),
                 ("import_ms", "import ms"),
                 ("dags_ms", "DAG build ms"),
-                ("over_sdk_ms", "total over sdk ms"),
+                ("over_sdk_ms", "total over sdk+warm-up ms"),
                 ("dags", "DAGs"),
             ],
         )
@@ -220,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and io_free and within
         print(
             f"\n  [{'PASS' if within else 'FAIL'}] {row['target']}: "
-            f"{row['over_sdk_ms']:.1f} ms over airflow.sdk (target <= {TARGET_MS:.0f} ms)"
+            f"{row['over_sdk_ms']:.1f} ms over airflow.sdk + warm-up (target <= {TARGET_MS:.0f} ms)"
         )
         print(
             f"  [{'PASS' if io_free else 'FAIL'}] no network/file I/O at import or in "
