@@ -216,11 +216,11 @@ def transport_error(
     ``retryable=False`` for failures that repeat identically (e.g. a TLS certificate error).
     """
     where = "before the request was sent" if not sent else "after the request was sent"
-    detail = _short(str(exc)) or type(exc).__name__
+    detail = _short(str(exc))
     return VideoDBTransportError(
         info.method,
         info.path,
-        f"{type(exc).__name__} {where}: {detail}",
+        f"({type(exc).__name__} {where}{': ' + detail if detail else ''})",
         sent=sent,
         video_id=info.video_id,
         retryable=retryable,

@@ -82,6 +82,13 @@ except ImportError:  # pragma: no cover - Airflow 3.1: no async variant
         mask_secret(secret, name)
 
 
+def _root_cause(exc: requests.RequestException) -> BaseException:
+    """The urllib3 reason inside requests' wrapper (its "Max retries exceeded" misleads)."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return reason if isinstance(reason, BaseException) else exc
+
+
 def _was_sent(exc: requests.RequestException) -> bool:
     """False only when requests failed before any byte of the request left.
 
@@ -91,12 +98,9 @@ def _was_sent(exc: requests.RequestException) -> bool:
     """
     if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
         return False
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        reason = getattr(exc.args[0], "reason", exc.args[0])  # MaxRetryError wraps the cause
-        if isinstance(
-            reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
-        ):
-            return False
+    if isinstance(exc, requests.ConnectionError):
+        # NewConnectionError (refused, unreachable, DNS) subclasses ConnectTimeoutError.
+        return not isinstance(_root_cause(exc), urllib3.exceptions.ConnectTimeoutError)
     return True
 
 
@@ -217,7 +221,7 @@ class VideoDBHook(BaseHook):
         except requests.RequestException as exc:
             raise transport_error(
                 info,
-                exc,
+                _root_cause(exc),
                 sent=_was_sent(exc),
                 retryable=not isinstance(exc, requests.exceptions.SSLError),
             ) from None

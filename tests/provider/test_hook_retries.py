@@ -176,3 +176,23 @@ def test_read_timeout_on_get_is_retried_then_reported(server, monkeypatch, video
     assert info.value.sent is True
     assert "after the request was sent" in str(info.value)
     assert "gave up after 2 attempts" in str(info.value)
+
+
+def test_sent_or_not_is_told_from_the_requests_exception():
+    import requests
+    import urllib3.exceptions as u3
+
+    from airflow_provider_videodb.hooks.videodb import _root_cause, _was_sent
+
+    def wrapped(reason: Exception) -> requests.ConnectionError:
+        return requests.ConnectionError(u3.MaxRetryError(None, "/video/m-a/clip", reason))
+
+    refused = wrapped(u3.NewConnectionError(None, "Connection refused"))
+    assert _was_sent(refused) is False
+    assert isinstance(_root_cause(refused), u3.NewConnectionError)
+    assert _was_sent(requests.ConnectTimeout("connect timed out")) is False
+    assert _was_sent(wrapped(u3.ConnectTimeoutError("connect timed out"))) is False
+    aborted = u3.ProtocolError("Connection aborted.", ConnectionResetError())
+    assert _was_sent(requests.ConnectionError(aborted)) is True
+    assert _was_sent(requests.ReadTimeout("read timed out")) is True
+    assert _was_sent(requests.exceptions.ChunkedEncodingError("broken body")) is True
