@@ -22,8 +22,11 @@ Semantics:
   polls instead of 720 (with ``max_poll_interval=60``).
 * The first poll is spread uniformly over one interval, so that triggers deferred together
   do not poll in lockstep.
-* Progress is reported for logging when the percentage enters a new quarter, or every
-  ``progress_log_every`` seconds, not on every poll.
+* Progress is reported for logging when the percentage enters a new quarter (at most one
+  line per ``PROGRESS_MIN_GAP`` seconds), or after ``progress_log_every`` seconds without
+  one; never per poll. A job that ends within half a minute logs nothing of its own but
+  its end at DEBUG: the triggerer already logs each trigger's start and event, and at ten
+  thousand triggers every extra line per poll is measurable CPU.
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ EventStatus = Literal["success", "error", "timeout"]
 GROWTH_FRACTION = 0.1
 #: HTTP statuses that polling again cannot change.
 PERMANENT_STATUSES = frozenset({400, 401, 402, 403, 404})
-#: Progress buckets: a log line when the percentage enters a new quarter.
+#: Progress buckets: a log line when the percentage enters a new quarter...
 PROGRESS_BUCKET = 25.0
+#: ...but never sooner than this many seconds after the previous line.
+PROGRESS_MIN_GAP = 30.0
 
 
 class LogSink(Protocol):
@@ -144,7 +149,9 @@ class PollTracker:
         self.polls = 0
         self.failures = 0
         self._last_bucket: int | None = None
-        self._last_log: float | None = None
+        # Quiet at first: short jobs log nothing of their own (the triggerer already logs
+        # each trigger's start and event), long ones a line per quarter or per period.
+        self._last_log = self.started_at
 
     # -- timing ---------------------------------------------------------------------------
 
@@ -214,7 +221,7 @@ class PollTracker:
         """The final step; the event message does not repeat the job id, the log line does."""
         return PollStep(
             event=make_event(status, self.job_id, self.output_url, message),
-            log_level=logging.INFO if status == "success" else logging.ERROR,
+            log_level=logging.DEBUG if status == "success" else logging.ERROR,
             log_message=f"Job {self.job_id} {status}: {message}",
         )
 
@@ -227,10 +234,9 @@ class PollTracker:
 
     def _progress(self, status: JobStatus, now: float, wait: float) -> str | None:
         bucket = None if status.percentage is None else int(status.percentage // PROGRESS_BUCKET)
-        due = (
-            self._last_log is None
-            or bucket != self._last_bucket
-            or now - self._last_log >= self.progress_log_every
+        quiet_for = now - self._last_log
+        due = quiet_for >= self.progress_log_every or (
+            bucket != self._last_bucket and quiet_for >= PROGRESS_MIN_GAP
         )
         if not due:
             return None

@@ -194,22 +194,32 @@ def test_first_delay_spreads_over_one_interval_and_respects_deadline():
     assert tracker(end_time=T0 - 50).first_delay(T0, rand=lambda: 0.99) == 0.0
 
 
-def test_progress_is_logged_on_new_quarters_not_every_poll():
+def test_progress_is_logged_on_new_quarters_at_most_every_min_gap():
     t = tracker(end_time=T0 + 10_000)
     logged = []
     for i, pct in enumerate([0, 5, 10, 20, 26, 30, 49, 51, 60, 80, 99]):
-        step = t.on_status(JobStatus(state="processing", percentage=float(pct)), T0 + i)
+        now = T0 + 10 * (i + 1)
+        step = t.on_status(JobStatus(state="processing", percentage=float(pct)), now)
         if step.log_message:
-            logged.append(pct)
-    assert logged == [0, 26, 51, 80]
+            logged.append((now - T0, pct))
+    # Quiet for the first PROGRESS_MIN_GAP seconds; then quarters, 30 s apart at least.
+    assert logged == [(30, 10), (60, 30), (90, 60)]
+
+
+def test_short_jobs_log_nothing_of_their_own():
+    t = tracker()
+    steps = [t.on_status(PROCESSING, T0 + s) for s in (1, 6, 11)]
+    steps.append(t.on_status(JobStatus(state="done"), T0 + 16))
+    assert [s.log_message for s in steps[:3]] == [None, None, None]
+    assert steps[3].log_level == logging.DEBUG
 
 
 def test_progress_without_percentage_is_logged_every_period():
     t = tracker(end_time=T0 + 10_000, progress_log_every=60.0)
     status = JobStatus(state="processing")
-    times = [T0 + s for s in range(0, 200, 5)]
-    logged = [now for now in times if t.on_status(status, now).log_message]
-    assert logged == [T0, T0 + 60, T0 + 120, T0 + 180]
+    times = [T0 + s for s in range(5, 200, 5)]
+    logged = [now - T0 for now in times if t.on_status(status, now).log_message]
+    assert logged == [60, 120, 180]
 
 
 class FakeClock:
