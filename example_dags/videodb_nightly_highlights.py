@@ -109,6 +109,8 @@ def videodb_nightly_highlights() -> None:
         content_type="spoken",
         poll_interval=5.0,
         timeout=2 * 3600.0,
+        # Bound the jobs one run keeps open at once (rate limits, credits).
+        max_active_tis_per_dagrun=8,
         videodb_conn_id=CONN_ID,
         map_index_template="{{ task.video_id }}",
     ).expand(video_id=video_ids)
