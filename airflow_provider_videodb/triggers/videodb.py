@@ -102,29 +102,32 @@ class ClipJobTrigger(BaseTrigger):
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
 
         tracker = self._tracker()
-        await asyncio.sleep(tracker.first_delay(time.time()))
-        try:
-            settings = await VideoDBHook.aget_settings(self.conn_id)
-        except VideoDBError as error:
-            return make_event(
-                "error",
-                self.job_id,
-                self.output_url,
-                f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
-            )
-        async with shared_session():
+        # Held from the start (a reference, not a connection): the pool then stays open while
+        # any trigger of the process waits, instead of closing and reopening when they all
+        # happen to sit in their first, jittered sleep.
+        async with shared_session() as session:
+            await asyncio.sleep(tracker.first_delay(time.time()))
+            try:
+                settings = await VideoDBHook.aget_settings(self.conn_id)
+            except VideoDBError as error:
+                return make_event(
+                    "error",
+                    self.job_id,
+                    self.output_url,
+                    f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
+                )
             while True:
                 try:
-                    status = await fetch_job_status(settings, self.output_url)
+                    status = await fetch_job_status(settings, self.output_url, session=session)
                 except VideoDBError as error:
                     step = tracker.on_error(error, time.time())
                 else:
                     step = tracker.on_status(status, time.time())
-                self._log_step(step)
+                if step.log_message:
+                    self._log_step(step)
                 if step.event is not None:
                     return step.event
                 await asyncio.sleep(step.wait)
 
     def _log_step(self, step: PollStep) -> None:
-        if step.log_message:
-            self.log.log(step.log_level, step.log_message)
+        self.log.log(step.log_level, step.log_message)
