@@ -1,0 +1,200 @@
+"""Issue 5, item 3: kill the triggerer while clip tasks are deferred; restart it; all finish.
+
+A real Airflow: api-server, scheduler, dag-processor and triggerer as separate processes
+(E2E's ``Deployment`` harness from ``tests/e2e``), LocalExecutor, sqlite. A DAG of several
+deferrable clip tasks runs until every task is ``deferred``; then the triggerer's whole
+process group gets SIGKILL (a crash, no clean shutdown). While it is down the jobs keep
+running at the service. A new triggerer process takes the orphaned triggers over; every task
+must succeed, and the journal must show exactly one ``POST /clip`` per task: the restart
+re-runs triggers (which only read), never the submission.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.reliability.conftest import accepted, api_calls, clip_posts
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_ID = "reliability_triggerer_restart"
+TASKS = 6
+JOB_SECONDS = 40.0  # the jobs outlive the triggerer's downtime
+STARTUP_TIMEOUT = 180.0
+RUN_TIMEOUT = 300.0
+
+DAG_FILE = f"""
+import os
+from datetime import datetime, timezone
+
+from airflow.sdk import DAG
+
+from airflow_provider_videodb.operators.videodb import ClipVideoOperator
+
+with DAG(
+    "{DAG_ID}",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_tasks={TASKS},
+):
+    for index in range({TASKS}):
+        ClipVideoOperator(
+            task_id=f"clip_{{index}}",
+            video_id=os.environ["RELIABILITY_VIDEO_ID"],
+            prompt=f"goal {{index}}",
+            deferrable=True,
+            poll_interval=1.0,
+        )
+"""
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _harness() -> ModuleType:
+    """E2E's real-Airflow harness (``Deployment``, ``_wait_for``, ...), reused as is."""
+    e2e = str(ROOT / "tests" / "e2e")
+    if e2e not in sys.path:
+        sys.path.insert(0, e2e)  # its module imports e2e_support
+    return _load(
+        "_reliability_e2e_harness", ROOT / "tests" / "e2e" / "test_nightly_real_airflow.py"
+    )
+
+
+@pytest.fixture
+def deployment(server: Any, tmp_path: Path, video: dict[str, Any]) -> Iterator[Any]:
+    harness = _harness()
+    demo = _load("_reliability_demo", ROOT / "scripts" / "run_nightly_demo.py")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "restart_dag.py").write_text(DAG_FILE)
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    env = demo.airflow_env(home, base_url=server.base_url, api_key=server.api_key, dags_folder=dags)
+    api_port = harness._free_port()
+    env.update(
+        RELIABILITY_VIDEO_ID=video["id"],
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM=str(TASKS + 2),
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(api_port),
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(harness._free_port()),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(harness._free_port()),
+        # A dead triggerer's triggers are taken over once its heartbeat is this old.
+        AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="1",
+        AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
+    )
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    deployment = harness.Deployment(home=home, env=env)
+    deployment.cli("db", "migrate")
+    deployment.harness = harness
+    try:
+        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
+            deployment.start(name)
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+def _states(deployment: Any, run_id: str) -> dict[str, str]:
+    rows = deployment.query(
+        "select task_id, state from task_instance where dag_id = ? and run_id = ?",
+        DAG_ID,
+        run_id,
+    )
+    return {task_id: state for task_id, state in rows}
+
+
+def test_triggerer_killed_and_restarted_every_task_completes_once(
+    deployment: Any, server: Any
+) -> None:
+    harness = deployment.harness
+    server.configure(job_seconds=JOB_SECONDS)
+    harness._wait_for(
+        "the DAG to be parsed",
+        lambda: deployment.query("select 1 from serialized_dag where dag_id = ?", DAG_ID),
+        deployment,
+        STARTUP_TIMEOUT,
+    )
+    harness._wait_for(
+        "the api-server",
+        lambda: harness._port_open(int(deployment.env["AIRFLOW__API__PORT"])),
+        deployment,
+        STARTUP_TIMEOUT,
+    )
+    run_id = f"restart_{secrets.token_hex(4)}"
+    server.clear_journal()
+    jobs_before = server.stats()["jobs_created"]
+    deployment.cli("dags", "trigger", DAG_ID, "--run-id", run_id)
+
+    def all_deferred() -> bool:
+        states = _states(deployment, run_id)
+        return len(states) == TASKS and all(s == "deferred" for s in states.values())
+
+    harness._wait_for("every clip task deferred", all_deferred, deployment, RUN_TIMEOUT)
+    # wait until the triggerer actually polls, then crash it
+    harness._wait_for(
+        "the triggerer to poll",
+        lambda: api_calls(server.journal(), "GET", "/async-response/*"),
+        deployment,
+        60,
+    )
+    old = deployment.procs.pop("triggerer")
+    harness._signal_group(old.pid, signal.SIGKILL)
+    old.wait(timeout=30)
+    killed_at = time.time()
+    time.sleep(3)
+    assert all_deferred(), _states(deployment, run_id)  # nobody resubmitted meanwhile
+    posts_while_down = len(clip_posts(server.journal()))
+
+    deployment.start("triggerer")
+
+    def finished() -> bool:
+        states = _states(deployment, run_id)
+        done = {"success", "failed", "upstream_failed"}
+        return len(states) == TASKS and all(s in done for s in states.values())
+
+    harness._wait_for("every clip task finished", finished, deployment, RUN_TIMEOUT)
+    states = _states(deployment, run_id)
+    journal = server.journal()
+    posts = clip_posts(journal)
+    polls_after = [
+        e for e in api_calls(journal, "GET", "/async-response/*") if e["time"] > killed_at
+    ]
+    print(
+        f"\nTRIGGERER RESTART: tasks={TASKS} states={sorted(set(states.values()))} "
+        f"POST /clip={len(posts)} polls after restart={len(polls_after)}"
+    )
+    assert all(state == "success" for state in states.values()), states
+    assert posts_while_down == TASKS
+    assert len(posts) == TASKS and all(accepted(p) for p in posts), posts
+    prompts = sorted(p["body"]["prompt"] for p in posts)
+    assert prompts == sorted(f"goal {i}" for i in range(TASKS))
+    assert server.stats()["jobs_created"] - jobs_before == TASKS
+    # the new triggerer (not a resubmission) brought every job home
+    polled_jobs = {e["path"].rsplit("/", 1)[1] for e in polls_after}
+    assert len(polled_jobs) == TASKS, polled_jobs
