@@ -7,8 +7,6 @@ it), so hooks, the trigger and HTTP clients are imported only when a task runs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Collection, Sequence
 from datetime import timedelta
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseOperator, BaseOperatorLink, conf
 
 from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
+from airflow_provider_videodb.operators.clip_job_memory import CLIP_JOB_STATE_KEY
 from airflow_provider_videodb.validation import (
     check_timeline_within,
     parse_timeline,
@@ -36,9 +35,9 @@ if TYPE_CHECKING:
     from airflow_provider_videodb.hooks.videodb import VideoDBHook
     from airflow_provider_videodb.responses import AsyncJob
 
+__all__ = ["CLIP_JOB_STATE_KEY", "ClipVideoOperator", "GenerateStreamOperator"]
+
 DEFAULT_CONN_ID = "videodb_default"
-#: task_state_store key of the submitted clip job (survives task retries on Airflow >= 3.3).
-CLIP_JOB_STATE_KEY = "videodb_clip_job"
 #: Airflow's own deferral timeout is a backstop behind the trigger's deadline: it fires only
 #: if the trigger could not report, and then ``execute_complete`` is skipped.
 DEFERRAL_MARGIN_SECONDS = 120.0
@@ -68,26 +67,6 @@ class _PlayerLinkMixin:
 
 def _optional_collection(collection_id: Any) -> str | None:
     return None if collection_id is None else validate_collection_id(collection_id)
-
-
-def _stored_job(value: Any, fingerprint: str) -> tuple[AsyncJob, float] | None:
-    """The job an earlier try stored for this same request, with its submission time."""
-    from airflow_provider_videodb.responses import AsyncJob
-
-    if not isinstance(value, dict) or value.get("request") != fingerprint:
-        return None
-    job_id, output_url = value.get("job_id"), value.get("output_url")
-    if not isinstance(job_id, str) or not isinstance(output_url, str):
-        return None
-    submitted_at = value.get("submitted_at")
-    started = float(submitted_at) if isinstance(submitted_at, int | float) else time.time()
-    return AsyncJob(job_id=job_id, output_url=output_url), started
-
-
-def _success_event(job: AsyncJob, message: str) -> dict[str, str]:
-    from airflow_provider_videodb.polling import make_event
-
-    return make_event("success", job.job_id, job.output_url, message)
 
 
 def _make_hook(conn_id: str, collection_id: str | None) -> VideoDBHook:
@@ -255,11 +234,6 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             "collection_id": _optional_collection(self.collection_id),
         }
 
-    def _fingerprint(self, request: dict[str, Any]) -> str:
-        """Identifies the request, so that a retry never reattaches to a different one."""
-        blob = json.dumps([self.videodb_conn_id, request], sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
     # -- execution ----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
@@ -338,26 +312,30 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     ) -> tuple[AsyncJob, dict[str, str] | None, float]:
         """Return the job to wait for, its final event if it is already done, its start time.
 
-        On a retry (Airflow >= 3.3) a stored job of the same request is reattached while it
-        runs and finished from once done; it is replaced by a fresh submission only when it
-        failed or is unknown (404, another origin). If its state cannot be read for a
-        transient reason it is reattached: the wait then decides, and no second job is
-        started on a guess. The new job is stored before any waiting or deferral.
+        See :mod:`~airflow_provider_videodb.operators.clip_job_memory` for the rules.
         """
-        store = context.get("task_state_store")
-        fingerprint = self._fingerprint(request)
-        if store is None:
+        from airflow_provider_videodb.operators.clip_job_memory import (
+            ClipJobMemory,
+            previous_job_state,
+            request_fingerprint,
+        )
+        from airflow_provider_videodb.polling import make_event
+
+        memory = ClipJobMemory(
+            context.get("task_state_store"), request_fingerprint(self.videodb_conn_id, request)
+        )
+        if not memory.available:
             self.log.info(
                 "No task_state_store in this Airflow version: a retry of this task cannot "
                 "reattach to its job and will submit a new one"
             )
-        elif (stored := _stored_job(store.get(CLIP_JOB_STATE_KEY), fingerprint)) is not None:
+        elif (stored := memory.recall()) is not None:
             job, started_at = stored
-            decision = self._previous_job_state(hook, job)
-            if decision != "fresh":
-                done = None
-                if decision == "done":
-                    done = _success_event(job, "finished in an earlier try")
+            decision = previous_job_state(hook, job, self.log)
+            if decision == "reattach":
+                return job, None, started_at
+            if decision == "done":
+                done = make_event("success", job.job_id, job.output_url, "done in an earlier try")
                 return job, done, started_at
         started_at = time.time()
         job = hook.start_clip(
@@ -369,41 +347,8 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             callback_url=request["callback_url"],
         )
         self.log.info("Submitted clip job %s for video %s", job.job_id, request["video_id"])
-        if store is not None:
-            store.set(
-                CLIP_JOB_STATE_KEY,
-                {
-                    "job_id": job.job_id,
-                    "output_url": job.output_url,
-                    "submitted_at": started_at,
-                    "request": fingerprint,
-                },
-            )
+        memory.remember(job, started_at)
         return job, None, started_at
-
-    def _previous_job_state(self, hook: VideoDBHook, job: AsyncJob) -> str:
-        """``reattach``, ``done`` or ``fresh`` for a job stored by an earlier try."""
-        from airflow_provider_videodb.exceptions import VideoDBError
-        from airflow_provider_videodb.polling import is_permanent
-
-        try:
-            status = hook.get_job_status(job.output_url)
-        except VideoDBError as error:
-            if is_permanent(error):
-                self.log.warning(
-                    "Stored job %s is unusable (%s); submitting anew", job.job_id, error
-                )
-                return "fresh"
-            self.log.warning("Reattaching to job %s, state unknown: %s", job.job_id, error)
-            return "reattach"
-        if status.state == "processing":
-            self.log.info("Reattaching to job %s from an earlier try", job.job_id)
-            return "reattach"
-        if status.state == "done":
-            self.log.info("Job %s finished in an earlier try; not submitting again", job.job_id)
-            return "done"
-        self.log.warning("Job %s failed (%s); submitting anew", job.job_id, status.message)
-        return "fresh"
 
     # -- result -------------------------------------------------------------------------
 
