@@ -466,3 +466,41 @@ def test_player_link_is_what_the_task_pushed(server, videodb_conn, news):
     assert link.get_link(op, ti_key=None) == result["player_url"]
     assert [type(x) for x in op.operator_extra_links] == [VideoDBPlayerLink]
     assert [type(x) for x in clip_op(news["id"]).operator_extra_links] == [VideoDBPlayerLink]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        "job-1",
+        {"job_id": "job-1", "output_url": "http://x/async-response/job-1"},  # no fingerprint
+        {"job_id": 7, "output_url": "http://x/async-response/job-1", "request": "FP"},
+        {"job_id": "job-1", "request": "FP"},
+    ],
+)
+def test_job_memory_ignores_what_it_cannot_trust(stored):
+    from airflow_provider_videodb.operators.clip_job_memory import ClipJobMemory
+
+    store = MemoryStateStore()
+    if stored is not None:
+        store.set(CLIP_JOB_STATE_KEY, stored)
+    assert ClipJobMemory(store, "FP").recall() is None
+
+
+def test_job_memory_round_trip_and_fingerprint_scope():
+    from airflow_provider_videodb.operators.clip_job_memory import (
+        ClipJobMemory,
+        request_fingerprint,
+    )
+    from airflow_provider_videodb.responses import AsyncJob
+
+    request = {"video_id": "m-1", "prompt": "weather"}
+    fingerprint = request_fingerprint("videodb_default", request)
+    assert fingerprint == request_fingerprint("videodb_default", dict(reversed(request.items())))
+    assert fingerprint != request_fingerprint("other_conn", request)
+    store = MemoryStateStore()
+    job = AsyncJob(job_id="job-1", output_url="http://x/async-response/job-1")
+    ClipJobMemory(store, fingerprint).remember(job, 123.5)
+    assert ClipJobMemory(store, fingerprint).recall() == (job, 123.5)
+    assert ClipJobMemory(store, "another request").recall() is None
+    assert ClipJobMemory(None, fingerprint).recall() is None
