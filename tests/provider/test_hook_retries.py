@@ -176,6 +176,9 @@ def test_read_timeout_on_get_is_retried_then_reported(server, monkeypatch, video
     assert info.value.sent is True
     assert "after the request was sent" in str(info.value)
     assert "gave up after 2 attempts" in str(info.value)
+    # both slow answers are journaled once the server finished them: wait, so that they do
+    # not land in the next test's journal
+    assert len(settled_requests(server, "GET", "/video/*", 2)) == 2
 
 
 def test_sent_or_not_is_told_from_the_requests_exception():
