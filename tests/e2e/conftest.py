@@ -1,8 +1,8 @@
 """End-to-end fixtures: a migrated Airflow metadata DB and the demo script's helpers.
 
 The suite-wide conftest already points AIRFLOW_HOME at a fresh temporary folder (one per
-session) before Airflow is imported; here we point the dags folder at ``example_dags/`` and run
-``airflow db migrate`` once, as a user would.
+session) before Airflow is imported; here we run ``airflow db migrate`` once, as a user would,
+and point the dags folder at ``example_dags/`` for the tests that use it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -36,21 +35,24 @@ def demo() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
-    """The session's AIRFLOW_HOME with the dags folder set and the metadata DB migrated."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    previous = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
-    # Read on every conf.get(), so setting it now reaches the already-imported Airflow too.
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
+def airflow_db() -> Path:
+    """The session's AIRFLOW_HOME with its metadata DB migrated (``airflow db migrate``)."""
     airflow = Path(sys.executable).parent / "airflow"
     proc = subprocess.run(
         [str(airflow), "db", "migrate"], capture_output=True, text=True, env=dict(os.environ)
     )
     assert proc.returncode == 0, f"airflow db migrate failed:\n{proc.stdout}\n{proc.stderr}"
-    try:
-        yield home
-    finally:
-        if previous is None:
-            os.environ.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
-        else:
-            os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = previous
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture
+def example_dags(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the dags folder (and so the default "dags-folder" bundle) at ``example_dags/``.
+
+    ``dag.test()`` syncs the DAG from its bundle. The environment variable is read on every
+    ``conf.get``, but ``airflow.settings.DAGS_FOLDER`` was computed when Airflow was imported
+    (during collection, by other test modules), and the bundle reads that one.
+    """
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))
+    monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(DAGS_FOLDER))
+    return DAGS_FOLDER

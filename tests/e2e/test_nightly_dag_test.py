@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e_support import DAGS_FOLDER, DEMO_PROMPT, NIGHTLY_DAG_ID
+from e2e_support import DEMO_PROMPT, NIGHTLY_DAG_ID
 
 pytestmark = pytest.mark.e2e
 
@@ -34,10 +34,10 @@ def _xcoms(run_id: str, task_id: str, key: str = "return_value") -> dict[int, An
 
 
 @pytest.fixture
-def nightly_run(videodb_conn: str, airflow_db: Path, tmp_path: Path) -> tuple[Any, Path]:
+def nightly_run(videodb_conn: str, example_dags: Path, tmp_path: Path) -> tuple[Any, Path]:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(str(DAGS_FOLDER))
+    bag = DagBag(str(example_dags))
     assert not bag.import_errors
     dag = bag.get_dag(NIGHTLY_DAG_ID)
     assert dag is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -214,6 +215,7 @@ def test_clip_tasks_defer_to_the_triggerer_and_the_run_succeeds(
     # task's log as `attempt=N.log.trigger.<triggerer job id>.log`, and the job id belongs to a
     # TriggererJob in the metadata DB (dag.test would have run it inline, with no such job).
     logs = deployment.home / "logs" / f"dag_id={NIGHTLY_DAG_ID}" / f"run_id={run_id}"
+    polled_jobs: set[str] = set()
     for _, map_index in clip_keys:
         trigger_logs = list((logs / "task_id=clip" / f"map_index={map_index}").glob("*.trigger.*"))
         assert len(trigger_logs) == 1, f"no triggerer log for clip[{map_index}] under {logs}"
@@ -221,9 +223,14 @@ def test_clip_tasks_defer_to_the_triggerer_and_the_run_succeeds(
         job_type = deployment.query("select job_type from job where id = ?", job_id)
         assert job_type == [("TriggererJob",)], job_type
         events = [json.loads(line) for line in trigger_logs[0].read_text().splitlines()]
-        assert any(e.get("logger", "").endswith("ClipJobTrigger") for e in events), events
         fired = [e for e in events if e.get("event") == "Trigger fired event"]
         assert len(fired) == 1 and "'status': 'success'" in fired[0]["result"], events
+        job = re.search(r"'job_id': '([^']+)'", fired[0]["result"])
+        assert job, fired
+        polled_jobs.add(job.group(1))
+    # ... and those triggers are the ones that polled the clip jobs on the server.
+    polls = {e["path"] for e in server.journal() if e["method"] == "GET"}
+    assert {f"/async-response/{job_id}" for job_id in polled_jobs} <= polls, polls
     assert deployment.query("select count(*) from trigger")[0][0] == 0
 
     manifest = json.loads(manifest_path.read_text())

@@ -7,19 +7,18 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e_support import DAGS_FOLDER
 
 pytestmark = pytest.mark.e2e
 
 
 def test_single_video_dag_streams_clips_and_timeline(
-    videodb_conn: str, airflow_db: Path, server: Any, demo: ModuleType
+    videodb_conn: str, example_dags: Path, server: Any, demo: ModuleType
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    dag = DagBag(str(DAGS_FOLDER)).get_dag("videodb_single_video")
+    dag = DagBag(str(example_dags)).get_dag("videodb_single_video")
     assert dag is not None
     video_id = server.video_ids()[0]
     run = dag.test(run_conf={"video_id": video_id, "timeline": "[[1, 4], [10, 12.5]]"})
