@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import ssl
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,21 @@ def _root_cause(exc: requests.RequestException) -> BaseException:
     return reason if isinstance(reason, BaseException) else exc
 
 
+def _certificate_refused(exc: requests.RequestException) -> bool:
+    """TLS verification failed: in the handshake, so nothing was sent, and a retry would fail
+    the same way. (Other TLS errors, e.g. an EOF in the middle of an answer, are transient.)"""
+    if not isinstance(exc, requests.exceptions.SSLError):
+        return False
+    error: object = _root_cause(exc)
+    for _ in range(3):  # requests' SSLError > urllib3's SSLError > ssl's verification error
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return True
+        if not isinstance(error, BaseException) or not error.args:
+            return False
+        error = error.args[0]
+    return False
+
+
 def _was_sent(exc: requests.RequestException) -> bool:
     """False only when requests failed before any byte of the request left.
 
@@ -96,7 +112,7 @@ def _was_sent(exc: requests.RequestException) -> bool:
     sending; a ``ReadTimeout``, a dropped connection (``RemoteDisconnected``) or a broken
     chunked body happen after, when the service may have acted on the request.
     """
-    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError)):
+    if isinstance(exc, requests.ConnectTimeout) or _certificate_refused(exc):
         return False
     if isinstance(exc, requests.ConnectionError):
         # NewConnectionError (refused, unreachable, DNS) subclasses ConnectTimeoutError.
@@ -223,7 +239,7 @@ class VideoDBHook(BaseHook):
                 info,
                 _root_cause(exc),
                 sent=_was_sent(exc),
-                retryable=not isinstance(exc, requests.exceptions.SSLError),
+                retryable=not _certificate_refused(exc),
             ) from None
         return interpret_response(
             info,
