@@ -162,3 +162,12 @@ def test_bad_connections_are_config_errors_without_requests(server, monkeypatch)
         ok, message = VideoDBHook(conn_id).test_connection()
         assert not ok and text in message
     assert server.journal() == []
+
+
+async def test_async_redirects_are_not_followed(redirector, other_server):
+    other_server.clear_journal()
+    settings = VideoDBSettings(redirector, "sk-redirected-0000")
+    with pytest.raises(exc.VideoDBAPIError) as info:
+        await fetch_job_status(settings, f"{redirector}/async-response/j1")
+    assert info.value.status == 302 and not info.value.retryable
+    assert other_server.journal() == []
