@@ -14,8 +14,11 @@ lint:  ## ruff + mypy only (uses the existing .venv)
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
-bench:  ## print the benchmark figures (see bench/README.md)
-	@set -e; for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f; done
+bench:  ## print the benchmark figures, quick forms (full runs: see bench/README.md)
+	$(PY) bench/parse_cost.py
+	$(PY) bench/hook_overhead.py
+	$(PY) bench/timeline_stream.py --server
+	$(PY) bench/trigger_scale.py --quick
 
 server:  ## start the local VideoDB server with demo media on port 8080
 	.venv/bin/videodb-local-server --demo --port 8080 --data-dir .run/videodb-data
