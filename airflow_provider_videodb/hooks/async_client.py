@@ -66,6 +66,23 @@ def _new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
+def _acquire(loop: asyncio.AbstractEventLoop) -> _Shared:
+    shared = _SESSIONS.get(loop)
+    if shared is None or shared.session.closed:
+        shared = _Shared(_new_session())
+        _SESSIONS[loop] = shared
+    shared.users += 1
+    return shared
+
+
+async def _release(loop: asyncio.AbstractEventLoop, shared: _Shared) -> None:
+    shared.users -= 1
+    if shared.users == 0:
+        if _SESSIONS.get(loop) is shared:
+            del _SESSIONS[loop]
+        await shared.session.close()
+
+
 @asynccontextmanager
 async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
     """The loop's shared session, open while at least one user is inside this context.
@@ -73,19 +90,11 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
     A trigger wraps its whole ``run()`` in it so polls reuse pooled connections.
     """
     loop = asyncio.get_running_loop()
-    shared = _SESSIONS.get(loop)
-    if shared is None or shared.session.closed:
-        shared = _Shared(_new_session())
-        _SESSIONS[loop] = shared
-    shared.users += 1
+    shared = _acquire(loop)
     try:
         yield shared.session
     finally:
-        shared.users -= 1
-        if shared.users == 0:
-            if _SESSIONS.get(loop) is shared:
-                del _SESSIONS[loop]
-            await shared.session.close()
+        await _release(loop, shared)
 
 
 def active_session_users() -> int:
@@ -153,7 +162,11 @@ async def fetch_job_status(
     info = poll_request_info(url)
     if session is not None:
         payload = await _get(session, settings, url, info)
-    else:
-        async with shared_session() as shared:
-            payload = await _get(shared, settings, url, info)
+    else:  # hold a reference (no context-manager objects: this is the hot path)
+        loop = asyncio.get_running_loop()
+        shared = _acquire(loop)
+        try:
+            payload = await _get(shared.session, settings, url, info)
+        finally:
+            await _release(loop, shared)
     return parse_job_status(payload, info)
