@@ -25,8 +25,6 @@ import pytest
 
 from tests.reliability.conftest import ConnFactory, LogCapture, accepted, api_calls, clip_posts
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="session")
 def migrated_db() -> Path:
@@ -118,6 +116,7 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_retry_reattaches_instead_of_submitting_again(
@@ -167,3 +166,35 @@ def test_retry_reattaches_instead_of_submitting_again(
     assert api_key not in text
     assert api_key not in repr(xcom)
     assert api_calls(journal, "POST", "/video/*/clip") == posts
+
+
+def test_the_remaining_window_is_what_the_readme_says(
+    server: Any, make_conn: ConnFactory, video: dict[str, Any]
+) -> None:
+    """Documents the one window left: the answer to an accepted ``POST /clip`` is lost.
+
+    Try 1 gets no answer, so it cannot record the job; the hook does not repeat the POST
+    (it may have been taken) and fails clearly. The retry then knows no job and submits a
+    second one: two jobs exist. If this test starts failing, the window closed: update the
+    README.
+    """
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_videodb.exceptions import VideoDBTransportError
+    from airflow_provider_videodb.operators.videodb import ClipVideoOperator
+    from tests.reliability.conftest import FakeStateStore, make_context
+
+    make_conn()
+    server.set_faults(
+        [{"method": "POST", "path": "/video/*/clip", "kind": "drop_after", "times": 1}]
+    )
+    store = FakeStateStore()
+    op = ClipVideoOperator(task_id="clip", video_id=video["id"], prompt="window")
+    with pytest.raises(VideoDBTransportError) as raised:
+        op.execute(make_context(store))
+    assert raised.value.sent is True
+    assert store.values == {}  # nothing to reattach to
+    with pytest.raises(TaskDeferred):
+        op.execute(make_context(store))
+    posts = clip_posts(server.journal())
+    assert len(posts) == 2 and all(accepted(p) for p in posts)
