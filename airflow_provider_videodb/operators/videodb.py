@@ -12,7 +12,12 @@ from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, BaseOperatorLink, conf
+from airflow.sdk import BaseOperator, BaseOperatorLink
+
+try:
+    from airflow.sdk import conf
+except ImportError:  # Airflow 3.1 has no airflow.sdk.conf
+    from airflow.configuration import conf  # type: ignore[assignment]
 
 from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
 from airflow_provider_videodb.operators.clip_job_memory import CLIP_JOB_STATE_KEY
