@@ -96,7 +96,7 @@ WEATHER = _t(
 FOOTBALL = _t(
     "Football",
     "In football, the city derby ended two goals to one after a late penalty.",
-    "The home striker scored twice and the keeper saved a free kick in stoppage time.",
+    "The key moment came in stoppage time, when the keeper saved a free kick.",
     "The coach praised the midfield and said the league title race is wide open.",
     "Supporters filled the stadium for the first time since the new stand opened.",
     "Next week the team travels north for the cup quarter final.",
@@ -144,7 +144,7 @@ OCEAN = _t(
 VOLCANO = _t(
     "Volcanoes",
     "A volcano in the north erupted overnight, sending ash high into the sky.",
-    "Lava flowed down the eastern slope but stopped short of the nearest village.",
+    "The key moment: lava flowed down the eastern slope but stopped short of the village.",
     "Geologists measured small earthquakes under the crater for several weeks.",
     "Flights were diverted around the ash cloud as a precaution.",
     "The eruption is expected to weaken over the coming days, scientists said.",
@@ -162,7 +162,7 @@ BAKING = _t(
     "Time for baking: today we make a loaf of sourdough bread.",
     "Mix flour, water, salt and the starter, then knead the dough for ten minutes.",
     "Leave the dough to rise overnight in a cool place covered with a cloth.",
-    "Bake the loaf in a hot oven until the crust is dark and crisp.",
+    "The key moment is the bake, in a hot oven until the crust is dark and crisp.",
     "Let the bread cool before slicing, or the crumb will be gummy.",
 )
 
