@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -54,7 +55,8 @@ def test_providers_manager_lists_the_provider(manager):
 
 
 def test_task_runtime_providers_manager_maps_videodb_to_the_hook():
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+    runtime = pytest.importorskip("airflow.sdk.providers_manager_runtime")  # Airflow >= 3.2
+    ProvidersManagerTaskRuntime = runtime.ProvidersManagerTaskRuntime
 
     hook = ProvidersManagerTaskRuntime().hooks["videodb"]
     assert hook is not None
@@ -68,6 +70,9 @@ def test_providers_manager_lists_the_extra_link(manager):
 
 
 def test_connection_form_is_declared(manager):
+    if "videodb" not in manager.field_behaviours and importlib.util.find_spec("wtforms") is None:
+        # Airflow 3.1 builds the form from the hook's methods, and only with wtforms (FAB UI).
+        pytest.skip("this Airflow reads the connection form through wtforms, not installed")
     behaviour = manager.field_behaviours["videodb"]
     assert {"schema", "login"} <= set(behaviour["hidden_fields"])
     assert "host" not in behaviour["hidden_fields"]
@@ -110,7 +115,10 @@ def test_airflow_cli_shows_provider_hook_and_link():
 
 
 def test_provider_config_declares_the_deferrable_default(monkeypatch):
-    from airflow.sdk import conf
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # Airflow 3.1
+        from airflow.configuration import conf
 
     from airflow_provider_videodb.operators.videodb import default_deferrable
 

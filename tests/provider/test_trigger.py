@@ -90,7 +90,11 @@ def test_serialize_round_trips_exactly_with_primitives_only():
 
 def test_serialize_round_trips_through_airflow_serde_and_trigger_storage():
     from airflow.models.trigger import Trigger
-    from airflow.sdk.serde import deserialize, serialize
+
+    try:
+        from airflow.sdk.serde import deserialize, serialize
+    except ImportError:  # Airflow 3.1
+        from airflow.serialization.serde import deserialize, serialize
 
     classpath, kwargs = full_trigger().serialize()
     assert deserialize(serialize(kwargs)) == kwargs
