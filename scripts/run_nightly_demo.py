@@ -123,8 +123,8 @@ def run(cmd: list[str], env: Mapping[str, str], log_path: Path, what: str) -> fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: temp dir)")
-    # The DAG's own default ("key moments") matches no cue of the demo transcripts; this one
-    # finds a segment in each of the three demo videos. --prompt "" keeps the DAG default.
+    # This prompt finds a segment in each of the three demo videos (the e2e tests use it too).
+    # --prompt "" keeps the DAG's default ("key moments").
     parser.add_argument("--prompt", default=DEMO_PROMPT, help="the DAG's prompt param")
     parser.add_argument("--job-seconds", type=float, default=2.0, help="local server job time")
     parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
