@@ -26,7 +26,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = ROOT / "example_dags"
 DAG_ID = "videodb_nightly_highlights"
-DEMO_PROMPT = "the part about water"
 STREAM_KEYS = ("stream_url", "clip_stream_url", "trailer_stream_url")
 
 
@@ -123,9 +122,8 @@ def run(cmd: list[str], env: Mapping[str, str], log_path: Path, what: str) -> fl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: temp dir)")
-    # This prompt finds a segment in each of the three demo videos (the e2e tests use it too).
-    # --prompt "" keeps the DAG's default ("key moments").
-    parser.add_argument("--prompt", default=DEMO_PROMPT, help="the DAG's prompt param")
+    # Without --prompt the DAG's own default ("key moments") runs: each demo video has one.
+    parser.add_argument("--prompt", default="", help="override the DAG's prompt param")
     parser.add_argument("--job-seconds", type=float, default=2.0, help="local server job time")
     parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
     args = parser.parse_args(argv)
