@@ -147,6 +147,25 @@ async def _get(
     return interpret_response(info, status, headers, body, retry_max_wait=settings.retry_max_wait)
 
 
+@dataclass(frozen=True)
+class PollTarget:
+    """An output URL checked against its settings' origin once, to be polled many times.
+
+    Build it with :func:`poll_target` only: it carries the settings it was checked against,
+    so the key it sends can only go to that origin.
+    """
+
+    settings: VideoDBSettings
+    url: str
+    info: RequestInfo
+
+
+def poll_target(settings: VideoDBSettings, output_url: str) -> PollTarget:
+    """Check ``output_url`` (:class:`VideoDBUnsafeURLError` if on another origin)."""
+    url = settings.check_same_origin(output_url)
+    return PollTarget(settings, url, poll_request_info(url))
+
+
 async def fetch_job_status(
     settings: VideoDBSettings,
     output_url: str,
@@ -156,10 +175,17 @@ async def fetch_job_status(
     """Read an async-response URL once. Raises the typed error (``retryable`` set).
 
     The URL must be on the configured origin (:class:`VideoDBUnsafeURLError` otherwise):
-    the key is never sent anywhere else.
+    the key is never sent anywhere else. Pollers of one URL use :func:`poll_target` once
+    and :func:`poll_job_status` per poll.
     """
-    url = settings.check_same_origin(output_url)
-    info = poll_request_info(url)
+    return await poll_job_status(poll_target(settings, output_url), session=session)
+
+
+async def poll_job_status(
+    target: PollTarget, *, session: aiohttp.ClientSession | None = None
+) -> JobStatus:
+    """:func:`fetch_job_status` for an already checked URL (the trigger's hot path)."""
+    settings, url, info = target.settings, target.url, target.info
     if session is not None:
         payload = await _get(session, settings, url, info)
     else:  # hold a reference (no context-manager objects: this is the hot path)

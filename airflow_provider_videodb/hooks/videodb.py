@@ -28,6 +28,7 @@ from airflow_provider_videodb.exceptions import (
     VideoDBError,
     VideoDBValidationError,
 )
+from airflow_provider_videodb.hooks.settings_cache import cached_settings
 from airflow_provider_videodb.responses import (
     AsyncJob,
     JobStatus,
@@ -183,7 +184,16 @@ class VideoDBHook(BaseHook):
 
     @classmethod
     async def aget_settings(cls, conn_id: str = default_conn_name) -> VideoDBSettings:
-        """Resolve settings without blocking the event loop (for triggers)."""
+        """Resolve settings without blocking the event loop (for triggers).
+
+        Cached per event loop for ``settings_cache.SETTINGS_TTL_SECONDS``, with one shared
+        lookup for concurrent callers (see :mod:`.settings_cache`): thousands of triggers
+        of one connection then cost one lookup, not one each.
+        """
+        return await cached_settings(conn_id, cls._aresolve_settings)
+
+    @classmethod
+    async def _aresolve_settings(cls, conn_id: str) -> VideoDBSettings:
         try:
             conn = await _aget_connection(conn_id)
         except AirflowNotFoundException:

@@ -98,7 +98,12 @@ class ClipJobTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, str]:
-        from airflow_provider_videodb.hooks.async_client import fetch_job_status, shared_session
+        from airflow_provider_videodb.hooks.async_client import (
+            PollTarget,
+            poll_job_status,
+            poll_target,
+            shared_session,
+        )
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
 
         tracker = self._tracker()
@@ -116,9 +121,13 @@ class ClipJobTrigger(BaseTrigger):
                     self.output_url,
                     f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
                 )
+            target: PollTarget | None = None
             while True:
                 try:
-                    status = await fetch_job_status(settings, self.output_url, session=session)
+                    # The URL never changes: check its origin once (an unsafe one fails the
+                    # first poll, permanently, exactly as a per-poll check would).
+                    target = target or poll_target(settings, self.output_url)
+                    status = await poll_job_status(target, session=session)
                 except VideoDBError as error:
                     step = tracker.on_error(error, time.time())
                 else:

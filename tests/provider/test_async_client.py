@@ -15,6 +15,7 @@ from airflow_provider_videodb.hooks.async_client import (
     fetch_job_status,
     shared_session,
 )
+from airflow_provider_videodb.hooks.settings_cache import clear_settings_cache
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
 
@@ -168,6 +169,7 @@ async def test_aget_settings_and_the_3_1_fallback(server, monkeypatch):
     from airflow.sdk import BaseHook
 
     monkeypatch.delattr(BaseHook, "aget_connection")  # as on Airflow 3.1
+    clear_settings_cache()  # else the cached entry answers without any lookup
     assert await VideoDBHook.aget_settings("videodb_async") == settings
     with pytest.raises(exc.VideoDBConfigError, match="is not defined"):
         await VideoDBHook.aget_settings("videodb_absent")
