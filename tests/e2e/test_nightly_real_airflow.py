@@ -10,172 +10,47 @@ succeeded and published its manifest.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import secrets
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from e2e_support import DEMO_PROMPT, NIGHTLY_DAG_ID
+from real_airflow import Deployment, deployed, deployment_env, port_open, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 STARTUP_TIMEOUT = 180.0
 RUN_TIMEOUT = 420.0
 JOB_SECONDS = 6.0  # long enough that a clip task sits in `deferred` for a few polls
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Deployment:
-    home: Path
-    env: dict[str, str]
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    @property
-    def airflow(self) -> str:
-        return str(Path(sys.executable).parent / "airflow")
-
-    def log(self, name: str) -> Path:
-        return self.home / f"{name}.out"
-
-    def cli(self, *args: str) -> str:
-        proc = subprocess.run(
-            [self.airflow, *args], env=self.env, capture_output=True, text=True, timeout=180
-        )
-        assert proc.returncode == 0, f"airflow {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
-        return proc.stdout
-
-    def start(self, name: str, *args: str) -> None:
-        with self.log(name).open("ab") as out:
-            self.procs[name] = subprocess.Popen(
-                [self.airflow, name, *args],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped as a whole below
-            )
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                pytest.fail(f"airflow {name} exited with {proc.returncode}:\n{self.tail(name)}")
-
-    def tail(self, name: str, lines: int = 40) -> str:
-        try:
-            text = self.log(name).read_text(errors="replace")
-        except OSError:
-            return "(no output)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM each component's process group (workers included), then SIGKILL stragglers."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.time() + 30
-        for proc in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.1, deadline - time.time()))
-            # Children of the group may outlive the leader; the group id is the leader's pid.
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Read the metadata DB (retrying while a writer holds the lock)."""
-        for _ in range(50):
-            try:
-                with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True) as db:
-                    return db.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "no such table" not in str(exc):
-                    raise
-                time.sleep(0.1)
-        raise AssertionError(f"metadata DB stayed locked: {sql}")
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _wait_for(what: str, check: Any, deployment: Deployment, timeout: float) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = check()
-        if result:
-            return result
-        deployment.check_alive()
-        time.sleep(0.5)
-    logs = "\n".join(f"--- {n}\n{deployment.tail(n)}" for n in deployment.procs)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{logs}")
 
 
 @pytest.fixture
 def deployment(server: Any, tmp_path: Path, demo: ModuleType) -> Iterator[Deployment]:
     home = tmp_path / "airflow-home"
     home.mkdir()
-    env = demo.airflow_env(home, base_url=server.base_url, api_key=server.api_key)
-    api_port = _free_port()
-    env.update(
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__PARALLELISM="4",
-        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-        # Only the triggered run: no catch-up of the nightly cron schedule.
-        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(api_port),
-        AIRFLOW__API__WORKERS="1",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
-        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-        # Away from the defaults (8793/8794) so a local Airflow on this machine does not clash.
-        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
-        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
-    )
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    deployment = Deployment(home=home, env=env)
-    deployment.cli("db", "migrate")
-    try:
-        for name in COMPONENTS:
-            deployment.start(name)
+    base = demo.airflow_env(home, base_url=server.base_url, api_key=server.api_key)
+    with deployed(home, deployment_env(base, parallelism=4)) as deployment:
         yield deployment
-    finally:
-        deployment.stop()
 
 
 def test_clip_tasks_defer_to_the_triggerer_and_the_run_succeeds(
     deployment: Deployment, server: Any, tmp_path: Path
 ) -> None:
     server.configure(job_seconds=JOB_SECONDS)
-    _wait_for(
+    wait_for(
         "the DAG to be parsed",
         lambda: deployment.query("select 1 from serialized_dag where dag_id = ?", NIGHTLY_DAG_ID),
         deployment,
         STARTUP_TIMEOUT,
     )
-    _wait_for(
+    wait_for(
         "the api-server (execution API)",
-        lambda: _port_open(int(deployment.env["AIRFLOW__API__PORT"])),
+        lambda: port_open(deployment.api_port),
         deployment,
         STARTUP_TIMEOUT,
     )
@@ -202,7 +77,7 @@ def test_clip_tasks_defer_to_the_triggerer_and_the_run_succeeds(
         state = rows[0][0] if rows else None
         return state if state in ("success", "failed") else None
 
-    final_state = _wait_for("the run to finish", finished, deployment, RUN_TIMEOUT)
+    final_state = wait_for("the run to finish", finished, deployment, RUN_TIMEOUT)
     assert final_state == "success", {k: sorted(v - {None}) for k, v in seen.items()}
 
     # (map index -1 is the placeholder row seen before the expansion.)
@@ -237,9 +112,3 @@ def test_clip_tasks_defer_to_the_triggerer_and_the_run_succeeds(
     assert manifest["run_id"] == run_id
     assert len(manifest["videos"]) == 3
     assert all(v["shot_count"] >= 1 and v["clip_stream_url"] for v in manifest["videos"])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0

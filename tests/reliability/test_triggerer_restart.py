@@ -1,7 +1,7 @@
 """Issue 5, item 3: kill the triggerer while clip tasks are deferred; restart it; all finish.
 
 A real Airflow: api-server, scheduler, dag-processor and triggerer as separate processes
-(E2E's ``Deployment`` harness from ``tests/e2e``), LocalExecutor, sqlite. A DAG of several
+(E2E's harness, ``tests/e2e/real_airflow.py``), LocalExecutor, sqlite. A DAG of several
 deferrable clip tasks runs until every task is ``deferred``; then the triggerer's whole
 process group gets SIGKILL (a crash, no clean shutdown). While it is down the jobs keep
 running at the service. A new triggerer process takes the orphaned triggers over; every task
@@ -23,6 +23,14 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.real_airflow import (
+    Deployment,
+    deployed,
+    deployment_env,
+    port_open,
+    signal_group,
+    wait_for,
+)
 from tests.reliability.conftest import accepted, api_calls, clip_posts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -69,58 +77,30 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-def _harness() -> ModuleType:
-    """E2E's real-Airflow harness (``Deployment``, ``_wait_for``, ...), reused as is."""
-    e2e = str(ROOT / "tests" / "e2e")
-    if e2e not in sys.path:
-        sys.path.insert(0, e2e)  # its module imports e2e_support
-    return _load(
-        "_reliability_e2e_harness", ROOT / "tests" / "e2e" / "test_nightly_real_airflow.py"
-    )
-
-
 @pytest.fixture
-def deployment(server: Any, tmp_path: Path, video: dict[str, Any]) -> Iterator[Any]:
-    harness = _harness()
+def deployment(server: Any, tmp_path: Path, video: dict[str, Any]) -> Iterator[Deployment]:
     demo = _load("_reliability_demo", ROOT / "scripts" / "run_nightly_demo.py")
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "restart_dag.py").write_text(DAG_FILE)
     home = tmp_path / "airflow-home"
     home.mkdir()
-    env = demo.airflow_env(home, base_url=server.base_url, api_key=server.api_key, dags_folder=dags)
-    api_port = harness._free_port()
-    env.update(
+    base = demo.airflow_env(
+        home, base_url=server.base_url, api_key=server.api_key, dags_folder=dags
+    )
+    env = deployment_env(
+        base,
+        parallelism=TASKS + 2,
         RELIABILITY_VIDEO_ID=video["id"],
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__PARALLELISM=str(TASKS + 2),
-        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(api_port),
-        AIRFLOW__API__WORKERS="1",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
-        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(harness._free_port()),
-        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(harness._free_port()),
         # A dead triggerer's triggers are taken over once its heartbeat is this old.
         AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="1",
         AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
     )
-    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
-    deployment = harness.Deployment(home=home, env=env)
-    deployment.cli("db", "migrate")
-    deployment.harness = harness
-    try:
-        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            deployment.start(name)
+    with deployed(home, env) as deployment:
         yield deployment
-    finally:
-        deployment.stop()
 
 
-def _states(deployment: Any, run_id: str) -> dict[str, str]:
+def _states(deployment: Deployment, run_id: str) -> dict[str, str]:
     rows = deployment.query(
         "select task_id, state from task_instance where dag_id = ? and run_id = ?",
         DAG_ID,
@@ -130,19 +110,18 @@ def _states(deployment: Any, run_id: str) -> dict[str, str]:
 
 
 def test_triggerer_killed_and_restarted_every_task_completes_once(
-    deployment: Any, server: Any
+    deployment: Deployment, server: Any
 ) -> None:
-    harness = deployment.harness
     server.configure(job_seconds=JOB_SECONDS)
-    harness._wait_for(
+    wait_for(
         "the DAG to be parsed",
         lambda: deployment.query("select 1 from serialized_dag where dag_id = ?", DAG_ID),
         deployment,
         STARTUP_TIMEOUT,
     )
-    harness._wait_for(
+    wait_for(
         "the api-server",
-        lambda: harness._port_open(int(deployment.env["AIRFLOW__API__PORT"])),
+        lambda: port_open(deployment.api_port),
         deployment,
         STARTUP_TIMEOUT,
     )
@@ -155,16 +134,16 @@ def test_triggerer_killed_and_restarted_every_task_completes_once(
         states = _states(deployment, run_id)
         return len(states) == TASKS and all(s == "deferred" for s in states.values())
 
-    harness._wait_for("every clip task deferred", all_deferred, deployment, RUN_TIMEOUT)
+    wait_for("every clip task deferred", all_deferred, deployment, RUN_TIMEOUT)
     # wait until the triggerer actually polls, then crash it
-    harness._wait_for(
+    wait_for(
         "the triggerer to poll",
         lambda: api_calls(server.journal(), "GET", "/async-response/*"),
         deployment,
         60,
     )
     old = deployment.procs.pop("triggerer")
-    harness._signal_group(old.pid, signal.SIGKILL)
+    signal_group(old.pid, signal.SIGKILL)
     old.wait(timeout=30)
     killed_at = time.time()
     time.sleep(3)
@@ -178,7 +157,7 @@ def test_triggerer_killed_and_restarted_every_task_completes_once(
         done = {"success", "failed", "upstream_failed"}
         return len(states) == TASKS and all(s in done for s in states.values())
 
-    harness._wait_for("every clip task finished", finished, deployment, RUN_TIMEOUT)
+    wait_for("every clip task finished", finished, deployment, RUN_TIMEOUT)
     states = _states(deployment, run_id)
     journal = server.journal()
     posts = clip_posts(journal)
