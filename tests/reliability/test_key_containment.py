@@ -11,13 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
-import ssl
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +34,7 @@ from tests.reliability.conftest import (
     clip_posts,
     make_context,
 )
+from tests.tls_support import TLSServer, serve_tls
 
 
 def _texts_of(error: BaseException) -> list[str]:
@@ -308,53 +304,20 @@ def test_unsafe_url_variants_refused_without_a_request(
 # -- TLS verification is on by default -----------------------------------------------------
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    requests_seen: list[dict[str, str]] = []
-
-    def do_GET(self) -> None:
-        type(self).requests_seen.append(dict(self.headers))
-        body = b'{"success": true, "status": "done", "data": {"results": []}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def self_signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def self_signed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
     """An HTTPS server with a self-signed certificate that records any request it gets."""
-    folder: Path = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}|{cert}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    done = {"success": True, "status": "done", "data": {"results": []}}
+    with serve_tls(tmp_path_factory.mktemp("tls"), done) as server:
+        yield server
 
 
 def test_tls_verification_is_on_by_default(
-    self_signed_server: str, make_conn: ConnFactory, api_key: str
+    self_signed_server: TLSServer, make_conn: ConnFactory, api_key: str
 ) -> None:
-    base_url, cert = self_signed_server.split("|")
+    base_url, cert = self_signed_server.base_url, str(self_signed_server.ca_bundle)
     make_conn(host=base_url, extra={"max_retries": 1, "retry_max_wait": 0.1})
-    _Recorder.requests_seen.clear()
+    self_signed_server.requests.clear()
     hook = VideoDBHook()
     assert hook.settings.verify is True
     assert VideoDBSettings(base_url="https://x.example", api_key="k").verify is True
@@ -363,7 +326,7 @@ def test_tls_verification_is_on_by_default(
     assert raised.value.sent is False  # refused in the handshake, before the request left
     events = asyncio.run(_events(_trigger("j", f"{base_url}/async-response/j")))
     assert events[0]["status"] == "error"
-    assert _Recorder.requests_seen == []  # the key never crossed an unverified connection
+    assert self_signed_server.requests == []  # the key never crossed an unverified connection
     _assert_absent(api_key, *_texts_of(raised.value), events)
 
     # The same server is reachable once its CA is trusted: the refusal above was TLS.
@@ -372,4 +335,4 @@ def test_tls_verification_is_on_by_default(
         trusting.get_job_status(f"{base_url}/async-response/j")
     events = asyncio.run(_events(_trigger("j", f"{base_url}/async-response/j")))
     assert events[0]["status"] == "success"
-    assert len(_Recorder.requests_seen) == 2
+    assert len(self_signed_server.requests) == 2
