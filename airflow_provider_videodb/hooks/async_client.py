@@ -1,9 +1,10 @@
 """Async reads of job status for the trigger: one shared aiohttp session per event loop.
 
-A triggerer may run thousands of :class:`ClipJobTrigger` coroutines in one loop. They share
-one ``aiohttp.ClientSession`` (one bounded, keep-alive connection pool) instead of opening
-one each: :func:`shared_session` is reference-counted per loop — the first user opens the
-session, the last one closes it. Per call, nothing is built but the request itself: headers,
+A triggerer may run thousands of :class:`ClipJobTrigger` coroutines in one loop. Their polls
+(made by :mod:`.job_poller`) share one ``aiohttp.ClientSession`` (one bounded, keep-alive
+connection pool) instead of opening one each: the session is reference-counted per loop
+(:func:`shared_session`, or :func:`acquire_session` / :func:`release_session`) — the first
+user opens it, the last one closes it. Per call, nothing is built but the request itself: headers,
 timeouts and TLS settings are built once per :class:`VideoDBSettings`.
 
 Each :func:`fetch_job_status` is ONE attempt; the trigger's poll state machine decides about
@@ -47,12 +48,14 @@ _NOT_RETRYABLE_ERRORS = (aiohttp.ClientConnectorCertificateError, aiohttp.Client
 
 
 @dataclass
-class _Shared:
+class SharedSession:
+    """The loop's session and how many users hold it."""
+
     session: aiohttp.ClientSession
     users: int = 0
 
 
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Shared] = (
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedSession] = (
     weakref.WeakKeyDictionary()
 )
 _CA_CONTEXTS: dict[str, ssl.SSLContext] = {}
@@ -66,16 +69,19 @@ def _new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
-def _acquire(loop: asyncio.AbstractEventLoop) -> _Shared:
+def acquire_session(loop: asyncio.AbstractEventLoop) -> SharedSession:
+    """Hold the loop's shared session (opening it if none is open); pair with
+    :func:`release_session`. Prefer :func:`shared_session` where a ``with`` block fits."""
     shared = _SESSIONS.get(loop)
     if shared is None or shared.session.closed:
-        shared = _Shared(_new_session())
+        shared = SharedSession(_new_session())
         _SESSIONS[loop] = shared
     shared.users += 1
     return shared
 
 
-async def _release(loop: asyncio.AbstractEventLoop, shared: _Shared) -> None:
+async def release_session(loop: asyncio.AbstractEventLoop, shared: SharedSession) -> None:
+    """Let go of a session held by :func:`acquire_session`; the last user closes it."""
     shared.users -= 1
     if shared.users == 0:
         if _SESSIONS.get(loop) is shared:
@@ -90,11 +96,11 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
     A trigger wraps its whole ``run()`` in it so polls reuse pooled connections.
     """
     loop = asyncio.get_running_loop()
-    shared = _acquire(loop)
+    shared = acquire_session(loop)
     try:
         yield shared.session
     finally:
-        await _release(loop, shared)
+        await release_session(loop, shared)
 
 
 def active_session_users() -> int:
@@ -190,9 +196,9 @@ async def poll_job_status(
         payload = await _get(session, settings, url, info)
     else:  # hold a reference (no context-manager objects: this is the hot path)
         loop = asyncio.get_running_loop()
-        shared = _acquire(loop)
+        shared = acquire_session(loop)
         try:
             payload = await _get(shared.session, settings, url, info)
         finally:
-            await _release(loop, shared)
+            await release_session(loop, shared)
     return parse_job_status(payload, info)

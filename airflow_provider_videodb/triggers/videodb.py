@@ -1,17 +1,17 @@
 """ClipJobTrigger: waits on the triggerer for one asynchronous VideoDB job.
 
 Built to be cheap at thousands of instances in one event loop: the connection is resolved
-once per trigger, every trigger of the process shares one aiohttp session
-(``hooks.async_client.shared_session``), first polls are spread with jitter, the waiting
-rules are the pure :class:`~airflow_provider_videodb.polling.PollTracker`, and progress is
-logged per quarter of the job rather than per poll. The trigger only ever GETs the job's
+once per loop and connection id (``hooks.settings_cache``), the polls of every trigger of the
+loop are made by one shared poller over one aiohttp session (``hooks.job_poller``), first
+polls are spread with jitter, the waiting rules are the pure
+:class:`~airflow_provider_videodb.polling.PollTracker`, and progress is logged per quarter of
+the job rather than per poll. The trigger only ever GETs the job's
 ``output_url``: running it twice (HA triggerers) has no side effect, and ``cleanup()``
 does nothing remote.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -92,51 +92,35 @@ class ClipJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The event is yielded outside the shared session, so that the pool reference is
-        # released even if nobody resumes the generator after its one event.
+        # The event is yielded after the watch is closed, so that the poller (and the pool)
+        # is let go even if nobody resumes the generator after its one event.
         event = await self._wait()
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, str]:
-        from airflow_provider_videodb.hooks.async_client import (
-            PollTarget,
-            poll_job_status,
-            poll_target,
-            shared_session,
-        )
+        from airflow_provider_videodb.hooks.job_poller import JobWatch
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
 
         tracker = self._tracker()
-        # Held from the start (a reference, not a connection): the pool then stays open while
-        # any trigger of the process waits, instead of closing and reopening when they all
-        # happen to sit in their first, jittered sleep.
-        async with shared_session() as session:
-            await asyncio.sleep(tracker.first_delay(time.time()))
-            try:
-                settings = await VideoDBHook.aget_settings(self.conn_id)
-            except VideoDBError as error:
-                return make_event(
-                    "error",
-                    self.job_id,
-                    self.output_url,
-                    f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
-                )
-            target: PollTarget | None = None
+        try:
+            settings = await VideoDBHook.aget_settings(self.conn_id)
+        except VideoDBError as error:
+            return make_event(
+                "error",
+                self.job_id,
+                self.output_url,
+                f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
+            )
+        # The loop's shared poller does the polls; this task only wakes for a log line or
+        # for the end (see hooks.job_poller for why that matters in a triggerer).
+        first_wait = tracker.first_delay(time.time())
+        async with JobWatch(settings, self.output_url, tracker, first_wait=first_wait) as watch:
             while True:
-                try:
-                    # The URL never changes: check its origin once (an unsafe one fails the
-                    # first poll, permanently, exactly as a per-poll check would).
-                    target = target or poll_target(settings, self.output_url)
-                    status = await poll_job_status(target, session=session)
-                except VideoDBError as error:
-                    step = tracker.on_error(error, time.time())
-                else:
-                    step = tracker.on_status(status, time.time())
+                step = await watch.next_step()
                 if step.log_message:
                     self._log_step(step)
                 if step.event is not None:
                     return step.event
-                await asyncio.sleep(step.wait)
 
     def _log_step(self, step: PollStep) -> None:
         self.log.log(step.log_level, step.log_message)
