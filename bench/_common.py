@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
@@ -209,6 +210,40 @@ def median(values: Sequence[float]) -> float:
     return percentile(values, 50.0)
 
 
+class GCPauses:
+    """Pauses of the cyclic garbage collector (``gc.callbacks``), per generation.
+
+    A full (generation 2) collection walks every tracked object of the process: with
+    Airflow imported and thousands of triggers alive it can stall the event loop on its own.
+    """
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, float]:
+        full = self.pauses[2]
+        every = [p for pauses in self.pauses.values() for p in pauses]
+        return {
+            "gc_full_collections": len(full),
+            "gc_max_pause_ms": max(every, default=0.0) * 1000,
+            "gc_total_ms": sum(every) * 1000,
+        }
+
+
 class LagWatchdog:
     """Measures event-loop lag: a coroutine sleeps ``interval`` and records how late it woke.
 
@@ -219,14 +254,21 @@ class LagWatchdog:
     def __init__(self, interval: float = 0.010) -> None:
         self.interval = interval
         self.samples: list[float] = []
+        self.worst_at = math.nan  # seconds after start() when the worst stall ended
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         clock = time.perf_counter
+        started = clock()
+        worst = -1.0
         while True:
             before = clock()
             await asyncio.sleep(self.interval)
-            self.samples.append(max(0.0, clock() - before - self.interval))
+            after = clock()
+            lag = max(0.0, after - before - self.interval)
+            self.samples.append(lag)
+            if lag > worst:
+                worst, self.worst_at = lag, after - started
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -241,6 +283,7 @@ class LagWatchdog:
         return {
             "lag_p99_ms": percentile(self.samples, 99) * 1000,
             "lag_max_ms": max(self.samples, default=math.nan) * 1000,
+            "lag_max_at_s": self.worst_at,
         }
 
 

@@ -7,9 +7,10 @@ at the start of each task, ``async for event in trigger.run()``, then ``cleanup(
 the local VideoDB server in another process on another core. Jobs finish after about three
 polls. Per N, in one run, three variants:
 
-* ``provider``  the provider's trigger as shipped (shared aiohttp session per event loop);
-* ``fresh``     the same trigger with a fresh aiohttp session per trigger, the pattern of the
-                official providers (a bench-only patch, see :class:`PerTaskSessions`);
+* ``provider``  the provider's trigger as shipped (one poller and aiohttp session per loop);
+* ``fresh``     the same rules, but each trigger polls in its own task with its own aiohttp
+                session: the pattern of the official providers (bench-only subclass, see
+                :func:`session_per_trigger_class`);
 * ``floor``     a bare polling loop over one shared aiohttp session: the least work possible.
 
 Every (variant, N) runs in a fresh worker process pinned to one core, so CPU time and peak
@@ -113,6 +114,10 @@ class Figures:
     connections: int = 0
     lag_p99_ms: float = 0.0
     lag_max_ms: float = 0.0
+    lag_max_at_s: float = 0.0
+    gc_full_collections: int = 0
+    gc_max_pause_ms: float = 0.0
+    gc_total_ms: float = 0.0
     event_delay_p50_s: float = 0.0
     event_delay_p99_s: float = 0.0
     event_delay_max_s: float = 0.0
@@ -234,29 +239,40 @@ def trigger_kwargs(cls: type, job: JobRef, sc: Scenario) -> dict[str, Any]:
     return dict(serialised)
 
 
-class PerTaskSessions(dict[Any, Any]):
-    """Stand-in for ``async_client._SESSIONS`` that keys sessions by task instead of by loop.
+def session_per_trigger_class() -> type:
+    """Variant (b): the shipped trigger's rules, but the official providers' way of polling.
 
-    ``shared_session()`` then opens one aiohttp session per trigger (each trigger runs in its
-    own task) and closes it when that trigger ends: the official providers' pattern of a
-    client per trigger, with every other line of the shipped trigger unchanged.
+    Each trigger opens its own ``aiohttp.ClientSession`` (same connector settings as the
+    provider's shared one) and polls in its own task: sleep, GET, interpret, repeat. The
+    connection lookup, the URL check, the response interpretation and the
+    :class:`PollTracker` are the shipped ones; only the session and the polling loop differ.
     """
+    from airflow_provider_videodb.exceptions import VideoDBError
+    from airflow_provider_videodb.hooks import async_client
+    from airflow_provider_videodb.hooks.videodb import VideoDBHook
+    from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 
-    @staticmethod
-    def _key() -> Any:
-        return asyncio.current_task()
+    class SessionPerTriggerClipJobTrigger(ClipJobTrigger):
+        async def _wait(self) -> dict[str, str]:
+            tracker = self._tracker()
+            settings = await VideoDBHook.aget_settings(self.conn_id)
+            await asyncio.sleep(tracker.first_delay(time.time()))
+            async with async_client._new_session() as session:
+                while True:
+                    try:
+                        target = async_client.poll_target(settings, self.output_url)
+                        status = await async_client.poll_job_status(target, session=session)
+                    except VideoDBError as error:
+                        step = tracker.on_error(error, time.time())
+                    else:
+                        step = tracker.on_status(status, time.time())
+                    if step.log_message:
+                        self._log_step(step)
+                    if step.event is not None:
+                        return step.event
+                    await asyncio.sleep(step.wait)
 
-    def get(self, _loop: Any, default: Any = None) -> Any:
-        return super().get(self._key(), default)
-
-    def __getitem__(self, _loop: Any) -> Any:
-        return super().__getitem__(self._key())
-
-    def __setitem__(self, _loop: Any, value: Any) -> None:
-        super().__setitem__(self._key(), value)
-
-    def __delitem__(self, _loop: Any) -> None:
-        super().__delitem__(self._key())
+    return SessionPerTriggerClipJobTrigger
 
 
 def cache_settings_per_process() -> None:
@@ -285,7 +301,14 @@ def _noop() -> None:
 
 #: ``held-session``: one extra user holds the shared session for the whole run, as if the
 #: pool outlived the moments when no trigger happens to be polling (no close/reopen churn).
-WHAT_IFS = {"cached-settings": cache_settings_per_process, "held-session": _noop}
+#: ``gc-freeze``: ``gc.freeze()`` just before the window, as a triggerer could do once its
+#: imports are done (Airflow's DAG processor manager does it before forking): the garbage
+#: collector then no longer walks the import-time heap on each full collection.
+WHAT_IFS = {
+    "cached-settings": cache_settings_per_process,
+    "held-session": _noop,
+    "gc-freeze": _noop,
+}
 SESSIONS_OPENED = [0]
 
 
@@ -300,13 +323,6 @@ def count_sessions() -> None:
         return original()
 
     async_client._new_session = counted
-
-
-def use_session_per_trigger() -> None:
-    """Bench-only patch for variant (b); see :class:`PerTaskSessions`."""
-    from airflow_provider_videodb.hooks import async_client
-
-    async_client._SESSIONS = PerTaskSessions()  # type: ignore[assignment]
 
 
 async def drive_trigger(trigger: Any, out: Outcome, use_greenback: bool) -> None:
@@ -383,10 +399,7 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
 
         cls = ClipJobTrigger
     elif sc.variant == "fresh":
-        from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
-
-        use_session_per_trigger()
-        cls = ClipJobTrigger
+        cls = session_per_trigger_class()
     kwargs = [trigger_kwargs(cls, job, sc) for job in jobs] if cls is not None else []
 
     conn_over, _ = stats_overhead(sc.base_url)
@@ -396,6 +409,7 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
     logs0, warn0 = logs.count, logs.warnings
     outcomes = [Outcome() for _ in jobs]
     watchdog = common.LagWatchdog()
+    gc_pauses = common.GCPauses()
     session: aiohttp.ClientSession | None = None
 
     busy0 = common.core_busy_seconds(client_core())
@@ -405,8 +419,12 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
 
         held = shared_session()
         await held.__aenter__()
+    if "gc-freeze" in sc.what_if:
+        gc.collect()
+        gc.freeze()
     cpu0 = common.cpu_seconds()
     watchdog.start()
+    gc_pauses.start()
     t0 = time.time()
     tasks: list[asyncio.Task[None]] = []
     if cls is not None:
@@ -427,6 +445,7 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
     cpu = common.cpu_seconds() - cpu0
     foreign = common.core_busy_seconds(client_core()) - busy0 - cpu
     await watchdog.stop()
+    gc_pauses.stop()
     rss_peak = common.peak_rss_bytes()
     stats1 = common.twin_stats(sc.base_url)
 
@@ -474,7 +493,8 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
         greenback=sc.greenback and cls is not None,
         foreign_cpu_s=max(0.0, foreign),
         what_if=list(sc.what_if),
-        **{k: v for k, v in watchdog.summary().items()},
+        **watchdog.summary(),
+        **gc_pauses.summary(),
     )
     return fig
 
@@ -550,6 +570,7 @@ MAIN_COLUMNS = [
     ("sessions_opened", "sessions"),
     ("lag_p99_ms", "lag p99 ms"),
     ("lag_max_ms", "lag max ms"),
+    ("lag_max_at_s", "at s"),
     ("event_delay_p50_s", "done->event p50 s"),
     ("event_delay_max_s", "max s"),
     ("errors", "errors"),
@@ -566,6 +587,7 @@ STRESS_COLUMNS = [
     ("cpu_ms_per_poll", "CPU ms/poll"),
     ("lag_p99_ms", "lag p99 ms"),
     ("lag_max_ms", "lag max ms"),
+    ("lag_max_at_s", "at s"),
     ("connections", "TCP conns"),
     ("event_delay_max_s", "done->event max s"),
     ("errors", "errors"),
@@ -639,7 +661,12 @@ def plan(args: argparse.Namespace) -> list[Scenario]:
     if not args.no_stress:
         scenarios += [
             Scenario(
-                v, n, stress_poll, 5 * stress_poll, series="stress", greenback=not args.no_greenback
+                v,
+                n,
+                stress_poll,
+                args.stress_job_polls * stress_poll,
+                series="stress",
+                greenback=not args.no_greenback,
             )
             for n in (args.stress_n or stress_ns)
             for v in ("provider", "floor")
@@ -711,6 +738,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job-polls", type=float, default=3.0, help="job length in polls")
     parser.add_argument("--stress-poll", type=float, default=1.0, help="poll interval, stress")
     parser.add_argument("--stress-n", type=int, nargs="+", help="trigger counts, stress series")
+    parser.add_argument(
+        "--stress-job-polls",
+        type=float,
+        default=15.0,
+        help="job length in polls, stress series: long enough for a steady state, so that "
+        "lag p99 is not decided by the few full GC pauses of the ramp-up",
+    )
     parser.add_argument("--no-stress", action="store_true", help="skip the knee search")
     parser.add_argument("--growth", action="store_true", help="also measure max_poll_interval")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -769,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {sc.series:6} {sc.variant:15} N={sc.n:>6,} poll={sc.poll_interval}s: "
                     f"{fig.cpu_ms_per_poll:.3f} ms/poll, lag p99 {fig.lag_p99_ms:.0f} ms, "
+                    f"max {fig.lag_max_ms:.0f} ms at {fig.lag_max_at_s:.1f}s, "
+                    f"GC max {fig.gc_max_pause_ms:.0f} ms ({fig.gc_full_collections} full), "
                     f"{fig.connections} conns, {fig.errors} errors, others' CPU "
                     f"{fig.foreign_cpu_s:.1f}s ({time.perf_counter() - t:.0f}s)",
                     flush=True,
