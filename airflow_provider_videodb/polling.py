@@ -13,7 +13,7 @@ Semantics:
 * Transient failures (5xx, 429, dropped connections, malformed answers) count against
   ``max_consecutive_failures``; a good poll resets the count. That many failures in a row are
   tolerated, the next one ends with an ``error`` event. Permanent failures (400-404, an
-  unsafe URL, a configuration problem) end at once.
+  unsafe URL, a configuration problem, an untrusted TLS certificate) end at once.
 * A ``Retry-After`` from the service is the minimum wait before the next poll.
 * Optional growth: with ``max_poll_interval`` set, the interval grows to a tenth of the time
   the job has been running, bounded by ``max_poll_interval``. A result is then noticed at most
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from airflow_provider_videodb.exceptions import (
     VideoDBAPIError,
     VideoDBConfigError,
+    VideoDBTransportError,
     VideoDBUnsafeURLError,
     VideoDBValidationError,
 )
@@ -77,10 +78,14 @@ def is_permanent(error: BaseException) -> bool:
 
     A poll is an idempotent GET, so anything that is not a definite refusal (a 4xx that
     another try cannot change, a URL we will not follow, a broken connection setup) is
-    worth another try within the failure budget, including 500 and malformed answers.
+    worth another try within the failure budget, including 500 and malformed answers. A
+    transport failure marked not retryable (a TLS certificate the client does not trust)
+    would fail the same way every time.
     """
     if isinstance(error, VideoDBUnsafeURLError | VideoDBConfigError | VideoDBValidationError):
         return True
+    if isinstance(error, VideoDBTransportError):
+        return not error.retryable
     return isinstance(error, VideoDBAPIError) and error.status in PERMANENT_STATUSES
 
 

@@ -3,6 +3,7 @@ certificate (the local VideoDB server speaks plain HTTP on loopback, so this one
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.async_client import fetch_job_status
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
+from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 from tests.tls_support import TLSServer, serve_tls
 
 PROCESSING = {"success": True, "status": "processing", "data": {"percentage": 5}}
@@ -58,3 +60,21 @@ async def test_async_client_verifies_tls_too(tls_server):
         VideoDBSettings(base_url, "sk-tls-000000", verify=str(cert)), url
     )
     assert (status.state, status.percentage) == ("processing", 5.0)
+
+
+async def test_trigger_ends_at_once_on_an_untrusted_certificate(tls_server, monkeypatch):
+    """Not retried poll after poll until the failure budget is spent: it cannot get better."""
+    set_conn(monkeypatch, "videodb_tls", host=tls_server.base_url, password="sk-tls-000000")
+    trigger = ClipJobTrigger(
+        conn_id="videodb_tls",
+        job_id="j1",
+        output_url=f"{tls_server.base_url}/async-response/j1",
+        poll_interval=0.05,
+        end_time=time.time() + 30,
+        max_consecutive_failures=5,
+    )
+    events = [event.payload async for event in trigger.run()]
+    assert len(events) == 1 and events[0]["status"] == "error"
+    assert "permanently" in events[0]["message"]  # not "failed 6 times in a row"
+    assert "certificate" in events[0]["message"].lower()
+    assert tls_server.paths == []

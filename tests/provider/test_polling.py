@@ -93,6 +93,9 @@ def test_wait_is_cut_at_the_deadline_then_timeout():
         VideoDBNotFoundError("GET", "/async-response/x", 404, "no such job"),
         VideoDBUnsafeURLError("http://evil.example/x", "http://127.0.0.1:1"),
         VideoDBConfigError("no key"),
+        VideoDBTransportError(
+            "GET", "/async-response/x", "certificate verify failed", sent=False, retryable=False
+        ),
     ],
 )
 def test_permanent_errors_end_at_once(error):
