@@ -174,9 +174,11 @@ class JobPoller:
             self._timer.cancel()
         for worker in self._workers:
             worker.cancel()
-        if self._workers:
-            await asyncio.wait(self._workers)
-        await release_session(self.loop, self._shared)
+        try:
+            if self._workers:
+                await asyncio.wait(self._workers)
+        finally:  # even if the leaving task is cancelled meanwhile: never leak the session
+            await release_session(self.loop, self._shared)
 
     # -- the wheel -----------------------------------------------------------------------
 

@@ -217,3 +217,23 @@ async def test_next_step_on_a_closed_watch_is_refused(settings):
     with pytest.raises(RuntimeError, match="not open"):
         watch.next_step()
     assert JobPoller._by_loop.get(asyncio.get_running_loop()) is None
+
+
+async def test_a_waiter_cancelled_again_while_leaving_still_closes_the_session(
+    server, settings, start_job
+):
+    job_id, url = start_job(job_seconds=30)
+
+    async def wait() -> None:
+        async with JobWatch(settings, url, tracker_for(job_id, url), first_wait=0) as watch:
+            await wait_for_event(watch)
+
+    task = asyncio.create_task(wait())
+    while not polls_of(server, url):
+        await asyncio.sleep(0.02)
+    task.cancel()
+    await asyncio.sleep(0)  # the task is now leaving: stopping the poller's workers
+    task.cancel()  # e.g. the triggerer shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert active_watches() == 0 and active_session_users() == 0
