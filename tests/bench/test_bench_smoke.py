@@ -21,6 +21,9 @@ FIGURE_KEYS = {
     "connections",
     "lag_p99_ms",
     "lag_max_ms",
+    "lag_max_at_s",
+    "gc_max_pause_ms",
+    "gc_full_collections",
     "event_delay_p50_s",
     "event_delay_max_s",
     "errors",
@@ -47,4 +50,5 @@ def test_trigger_scale_smoke(server: LocalVideoDBServer, tmp_path: Path) -> None
     # Shared pool vs a session per trigger: counted by the server, not timed.
     assert provider["connections"] <= 100
     assert fresh["connections"] >= 200
+    assert (provider["sessions_opened"], fresh["sessions_opened"]) == (1, 200)
     assert "Trigger scale" in proc.stdout
