@@ -32,8 +32,8 @@ def test_readme_recipe_freezes_the_import_time_heap(tmp_path):
     (tuned / "config").mkdir(parents=True)
     plain.mkdir()
     (tuned / "config" / "airflow_local_settings.py").write_text(RECIPE)
-    assert frozen_after_import_airflow(plain) == 0
-    assert frozen_after_import_airflow(tuned) > 50_000
+    # Some Airflow versions freeze a few hundred objects of their own while importing.
+    assert frozen_after_import_airflow(tuned) - frozen_after_import_airflow(plain) > 50_000
 
 
 def test_readme_shows_the_same_recipe():
