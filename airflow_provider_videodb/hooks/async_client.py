@@ -93,7 +93,8 @@ async def release_session(loop: asyncio.AbstractEventLoop, shared: SharedSession
 async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
     """The loop's shared session, open while at least one user is inside this context.
 
-    A trigger wraps its whole ``run()`` in it so polls reuse pooled connections.
+    Keeps the pool open across several ad-hoc calls; the trigger's poller holds the session
+    through :func:`acquire_session` for as long as any job is watched.
     """
     loop = asyncio.get_running_loop()
     shared = acquire_session(loop)
@@ -190,11 +191,11 @@ async def fetch_job_status(
 async def poll_job_status(
     target: PollTarget, *, session: aiohttp.ClientSession | None = None
 ) -> JobStatus:
-    """:func:`fetch_job_status` for an already checked URL (the trigger's hot path)."""
+    """:func:`fetch_job_status` for an already checked URL (the poller's hot path)."""
     settings, url, info = target.settings, target.url, target.info
     if session is not None:
         payload = await _get(session, settings, url, info)
-    else:  # hold a reference (no context-manager objects: this is the hot path)
+    else:  # hold a reference for this one call
         loop = asyncio.get_running_loop()
         shared = acquire_session(loop)
         try:
