@@ -124,9 +124,11 @@ def start_server(
 
 
 def attach_server(base_url: str, api_key: str) -> LocalVideoDBServer:
-    """A control handle on a server someone else started (never stopped by us)."""
+    """A control handle on a server someone else started (never stopped by us); its admin
+    token comes from ``$VIDEODB_LOCAL_ADMIN_TOKEN``."""
     from urllib.parse import urlsplit
 
+    from airflow_provider_videodb.local_server.app import ADMIN_TOKEN_ENV
     from airflow_provider_videodb.local_server.control import LocalVideoDBServer
 
     port = urlsplit(base_url).port
@@ -140,6 +142,7 @@ def attach_server(base_url: str, api_key: str) -> LocalVideoDBServer:
         job_seconds=0.0,
         extra_args=(),
         python=sys.executable,
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV),
     )
 
 
@@ -150,9 +153,14 @@ def bench_data_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="videodb-bench-", dir=base))
 
 
-def twin_stats(base_url: str) -> dict[str, Any]:
+def twin_stats(base_url: str, admin_token: str) -> dict[str, Any]:
     """GET /_twin/stats with the standard library (one short connection of its own)."""
-    with urllib.request.urlopen(f"{base_url}/_twin/stats", timeout=10) as resp:
+    from airflow_provider_videodb.local_server.app import ADMIN_TOKEN_HEADER
+
+    request = urllib.request.Request(
+        f"{base_url}/_twin/stats", headers={ADMIN_TOKEN_HEADER: admin_token}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
         payload: dict[str, Any] = json.loads(resp.read())
     return payload.get("data", payload) if isinstance(payload.get("data"), dict) else payload
 

@@ -67,6 +67,7 @@ class Scenario:
     job_seconds: float
     base_url: str = ""
     api_key: str = common.BENCH_API_KEY
+    admin_token: str = ""
     video_id: str = ""
     max_poll_interval: float | None = None
     greenback: bool = True
@@ -378,10 +379,10 @@ def client_core() -> int | None:
     return next(iter(cores)) if len(cores) == 1 else None
 
 
-def stats_overhead(base_url: str) -> tuple[int, int]:
+def stats_overhead(base_url: str, admin_token: str) -> tuple[int, int]:
     """Connections and requests that one /_twin/stats call itself adds to the counters."""
-    a = common.twin_stats(base_url)
-    b = common.twin_stats(base_url)
+    a = common.twin_stats(base_url, admin_token)
+    b = common.twin_stats(base_url, admin_token)
     return (
         b["connections_opened"] - a["connections_opened"],
         b["requests"] - a["requests"],
@@ -406,9 +407,9 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
         cls = session_per_trigger_class()
     kwargs = [trigger_kwargs(cls, job, sc) for job in jobs] if cls is not None else []
 
-    conn_over, _ = stats_overhead(sc.base_url)
+    conn_over, _ = stats_overhead(sc.base_url, sc.admin_token)
     gc.collect()
-    stats0 = common.twin_stats(sc.base_url)
+    stats0 = common.twin_stats(sc.base_url, sc.admin_token)
     rss0 = common.rss_bytes()
     logs0, warn0 = logs.count, logs.warnings
     outcomes = [Outcome() for _ in jobs]
@@ -451,7 +452,7 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
     await watchdog.stop()
     gc_pauses.stop()
     rss_peak = common.peak_rss_bytes()
-    stats1 = common.twin_stats(sc.base_url)
+    stats1 = common.twin_stats(sc.base_url, sc.admin_token)
 
     polls = stats1["polls"] - stats0["polls"]
     delays = [
@@ -802,6 +803,7 @@ def main(argv: list[str] | None = None) -> int:
         job_seconds: float | None = None
         for sc in scenarios:
             sc.base_url, sc.api_key, sc.video_id = server.base_url, server.api_key, video_id
+            sc.admin_token = server.admin_token
             if sc.job_seconds != job_seconds:
                 server.configure(job_seconds=sc.job_seconds)
                 job_seconds = sc.job_seconds

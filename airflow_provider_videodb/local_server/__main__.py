@@ -6,12 +6,20 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import PLANS, ApiError, TwinConfig
+from .app import (
+    ADMIN_TOKEN_ENV,
+    ADMIN_TOKEN_HEADER,
+    DEFAULT_MAX_UPLOAD,
+    PLANS,
+    ApiError,
+    TwinConfig,
+)
 from .faults import FaultRuleError, load_rules
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES
 from .server import ServerOptions, raise_fd_limit, serve
@@ -34,7 +42,12 @@ def parse_keys(values: Sequence[str]) -> dict[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="videodb-local-server",
-        description="A local VideoDB server (offline twin) for development, tests and demos.",
+        description=(
+            "A local VideoDB server (offline twin) for development, tests and demos. "
+            f"The admin API (/_twin/...) needs the admin token in the {ADMIN_TOKEN_HEADER} "
+            "header. Callbacks go to loopback only and file:// upload URLs are off unless "
+            "the flags below say otherwise."
+        ),
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -61,6 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop; auto uses uvloop when it is installed (faster polls)",
     )
     p.add_argument("--log-level", default=os.environ.get("VIDEODB_LOCAL_LOG", "INFO"))
+    p.add_argument(
+        "--admin-token",
+        help=f"token for the /_twin/... admin API (header {ADMIN_TOKEN_HEADER}); default: "
+        f"${ADMIN_TOKEN_ENV}, else a random one per start, printed at start",
+    )
+    p.add_argument(
+        "--allow-remote-urls",
+        action="store_true",
+        help="let callback_url point at hosts other than this machine (default: loopback only)",
+    )
+    p.add_argument(
+        "--media-root",
+        type=Path,
+        help="allow file:// upload URLs, but only for files inside this folder (default: off)",
+    )
+    p.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=DEFAULT_MAX_UPLOAD,
+        help=f"largest file accepted by an upload URL, 413 beyond (default {DEFAULT_MAX_UPLOAD})",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=30.0,
+        help="seconds before an idle connection, or one that sends no request, is closed",
+    )
     return p
 
 
@@ -83,6 +123,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (argparse.ArgumentTypeError, ApiError, FaultRuleError, OSError, ValueError) as exc:
         parser.error(str(exc))
+    if args.max_upload_bytes <= 0 or not args.idle_timeout > 0:
+        parser.error("--max-upload-bytes and --idle-timeout must be > 0")
+    media_root = None
+    if args.media_root is not None:
+        media_root = Path(os.path.realpath(args.media_root))
+        if not media_root.is_dir():
+            parser.error(f"--media-root {args.media_root} is not a folder")
+    env_token = os.environ.get(ADMIN_TOKEN_ENV, "")
+    admin_token = args.admin_token or env_token or secrets.token_urlsafe(24)
+    if (
+        not (admin_token.isascii() and admin_token.isprintable())
+        or admin_token.strip() != admin_token
+    ):
+        parser.error("--admin-token must be printable ASCII without surrounding spaces")
     options = ServerOptions(
         data_dir=args.data_dir.resolve(),
         keys=keys,
@@ -93,6 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config=config,
         faults=faults,
         seed=args.seed,
+        admin_token=admin_token,
+        admin_token_printed=not (env_token and not args.admin_token),
+        allow_remote_urls=args.allow_remote_urls,
+        media_root=media_root,
+        max_upload_bytes=args.max_upload_bytes,
+        idle_timeout=args.idle_timeout,
     )
     raise_fd_limit()
     run(serve(options), args.loop)

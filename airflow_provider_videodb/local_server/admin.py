@@ -1,4 +1,7 @@
-"""The ``/_twin/...`` admin API: not part of VideoDB, never journaled, never faulted."""
+"""The ``/_twin/...`` admin API: not part of VideoDB, never journaled, never faulted.
+
+Every call needs the admin token in ``x-twin-admin-token`` (checked by the middleware).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,16 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, ApiError, TwinState, bad_request
+from .app import STATE, ApiError, TwinState, bad_request, read_capped
 from .faults import FaultRuleError
 
 
 async def _body(request: web.Request) -> Any:
-    raw = await request.read()
+    raw = await read_capped(request)
     try:
         return json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise bad_request("admin body must be JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise bad_request("admin body must be JSON (not nested too deeply)") from exc
 
 
 def _answer(data: Any) -> web.Response:
@@ -27,10 +30,15 @@ async def set_faults(request: web.Request) -> web.Response:
     """Body: a list of rules, or ``{"rules": [...], "seed": 42}``. Replaces the active rules."""
     state = request.app[STATE]
     body = await _body(request)
-    rules, seed = (body, None) if isinstance(body, list) else (body.get("rules"), body.get("seed"))
+    if isinstance(body, list):
+        rules, seed = body, None
+    elif isinstance(body, dict):
+        rules, seed = body.get("rules", []), body.get("seed")
+    else:
+        raise ApiError(400, f"faults body must be a list or an object, got {body!r}", "invalid_fault")
     try:
-        state.faults.replace(list(rules or []), seed=seed)
-    except (FaultRuleError, TypeError, ValueError) as exc:
+        state.faults.replace(rules if rules is not None else [], seed=seed)
+    except FaultRuleError as exc:
         raise ApiError(400, str(exc), "invalid_fault") from exc
     return _answer(state.faults.describe())
 
@@ -49,6 +57,8 @@ async def get_journal(request: web.Request) -> web.Response:
     entries = request.app[STATE].journal.entries()
     since = request.query.get("since")
     if since is not None:
+        if not since.isascii() or not since.isdigit():
+            raise bad_request(f"since must be a whole number >= 0, got {since[:40]!r}")
         entries = [e for e in entries if e["seq"] > int(since)]
     return _answer({"entries": entries})
 

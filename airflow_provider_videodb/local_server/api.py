@@ -5,20 +5,35 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import math
+import os
 import re
 import secrets
+import socket
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from . import ingest, media, ranking
-from .app import STATE, ApiError, TwinState, add_route, bad_request, ok, origin_of
+from .app import (
+    STATE,
+    ApiError,
+    TwinState,
+    add_route,
+    bad_request,
+    ok,
+    origin_of,
+    read_capped,
+    too_large,
+)
 from .jobs import Job, status_body
 from .store import new_id
 from .transcript import Cue
@@ -36,10 +51,95 @@ LENGTH_TOLERANCE = 0.05
 
 
 async def json_body(request: web.Request) -> Any:
-    raw = await request.read()
+    raw = await read_capped(request)
     if not raw:
         return {}
-    return json.loads(raw)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise bad_request("Request body is not valid JSON (or nested too deeply)") from exc
+
+
+def split_url(url: Any, field: str) -> SplitResult:
+    """``url`` parsed, or a 400 naming ``field`` (``http://[::1`` is not a URL)."""
+    if not isinstance(url, str) or not url:
+        raise bad_request(f"{field} is required")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise bad_request(f"{field} is not a valid URL: {url!r}") from exc
+    return parts
+
+
+def is_admin_path(path: str) -> bool:
+    """Whether ``path`` names the admin API in any spelling (case, %-encoding, dots, slashes)."""
+    for _ in range(5):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    segments = [s for s in path.replace("\\", "/").split("/") if s not in ("", ".")]
+    return bool(segments) and segments[0].lower().rstrip(".").strip() == "_twin"
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+class LoopbackResolver(AbstractResolver):
+    """Resolves like aiohttp does, then refuses any non-loopback address (checked at connect
+    time too, so a name that changes its answer after the first check gains nothing)."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        if not results or not all(_is_loopback(r["host"]) for r in results):
+            raise OSError(f"{host} does not resolve to loopback only")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def check_outbound_url(state: TwinState, url: Any, field: str) -> str:
+    """An http(s) URL the server may call: never its admin API, and loopback only unless the
+    server was started with ``--allow-remote-urls``.
+
+    :param state: the server state (its opt-in flag).
+    :param url: the URL from the request body.
+    :param field: the body field, named in the 400.
+    """
+    parts = split_url(url, field)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_request(f"{field} must be an http(s) URL, got {url!r}")
+    if parts.username is not None or parts.password is not None or "\\" in str(url):
+        raise bad_request(f"{field} must not carry userinfo or backslashes")
+    if is_admin_path(parts.path):
+        raise bad_request(f"{field} must not point at the server's admin API (/_twin/...)")
+    if not state.allow_remote_urls:
+        host = parts.hostname.rstrip(".")
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80)
+        except (OSError, UnicodeError) as exc:
+            raise bad_request(f"{field} host {parts.hostname!r} does not resolve") from exc
+        addresses = {str(info[4][0]) for info in infos}
+        if not addresses or not all(_is_loopback(a) for a in addresses):
+            raise bad_request(
+                f"{field} must point at this machine (loopback); {parts.hostname!r} does not"
+                " (start the server with --allow-remote-urls to allow other hosts)"
+            )
+    return str(url)
 
 
 def require_object(body: Any) -> dict[str, Any]:
@@ -216,36 +316,55 @@ async def receive_upload(request: web.Request) -> web.Response:
         raise ApiError(404, "Unknown upload URL", "not_found")
     if not request.content_type.startswith("multipart/"):
         raise bad_request("Upload must be multipart/form-data with a 'file' field")
+    limit = state.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
     reader = await request.multipart()
     dest = state.data_dir / "uploads" / token
     dest.parent.mkdir(parents=True, exist_ok=True)
     async for part in reader:
         if not isinstance(part, aiohttp.BodyPartReader) or part.name != "file":
             continue
+        written = 0
         with dest.open("wb") as out:
             while chunk := await part.read_chunk(1 << 20):
+                written += len(chunk)
+                if written > limit:
+                    break
                 out.write(chunk)
+        if written > limit:
+            dest.unlink(missing_ok=True)
+            raise too_large(limit)
         state.store.set_upload_path(token, str(dest))
         return web.json_response({"success": True})
     raise bad_request("Upload has no 'file' field")
 
 
 def _uploaded_file(state: TwinState, url: Any) -> Path:
-    if not isinstance(url, str) or not url:
-        raise bad_request("url is required")
-    parts = urlsplit(url)
+    parts = split_url(url, "url")
     if parts.scheme == "file":
-        path = Path(parts.path)
-    elif parts.path.startswith("/upload/"):
+        return _media_root_file(state, unquote(parts.path))
+    if parts.path.startswith("/upload/"):
         row = state.store.get_upload(parts.path.rsplit("/", 1)[-1])
         if row is None or not row["path"]:
             raise bad_request("Nothing was uploaded to this upload URL")
         path = Path(row["path"])
-    else:
-        raise bad_request("The local server cannot fetch remote URLs")
-    if not path.is_file():
-        raise bad_request(f"No file at {url}")
-    return path
+        if not path.is_file():
+            raise bad_request("Nothing was uploaded to this upload URL")
+        return path
+    raise bad_request("The local server cannot fetch remote URLs (url)")
+
+
+def _media_root_file(state: TwinState, path: str) -> Path:
+    """A ``file://`` path, only inside ``--media-root`` (real path, so no symlink or ``..``
+    escapes); one message for "outside" and "missing", so it is no existence oracle."""
+    root = state.media_root
+    if root is None:
+        raise bad_request("url: file:// URLs are off (start the server with --media-root DIR)")
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(root) or not real.is_file():
+        raise bad_request("url: file:// URL is not a file inside the media root")
+    return real
 
 
 async def register_upload(request: web.Request) -> web.Response:
@@ -390,7 +509,7 @@ async def clip(request: web.Request) -> web.Response:
         isinstance(scene_index_id, str) and _SCENE_INDEX_RE.match(scene_index_id)
     ):
         raise bad_request("scene_index_id must be 16 hex characters")
-    callback_url = _callback_url(body)
+    callback_url = await _callback_url(state, body)
     require_plan(request, billable=True, gated=model in PLAN_GATED_MODELS)
     job = new_job(request, "clip", video["id"])
     job.result = _clip_result(state, video, prompt)
@@ -436,7 +555,7 @@ async def index_video(request: web.Request) -> web.Response:
     index_type = body.get("index_type", "spoken_word")
     if index_type != "spoken_word":
         raise bad_request(f"Unsupported index_type {index_type!r}")
-    callback_url = _callback_url(body)
+    callback_url = await _callback_url(state, body)
     require_plan(request, billable=True)
     job = new_job(request, "index", video["id"])
     cues = state.store.get_transcript(video["id"])
@@ -448,14 +567,11 @@ async def index_video(request: web.Request) -> web.Response:
     return _started(request, job, callback_url)
 
 
-def _callback_url(body: dict[str, Any]) -> str | None:
+async def _callback_url(state: TwinState, body: dict[str, Any]) -> str | None:
     url = body.get("callback_url")
     if url is None:
         return None
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise bad_request("callback_url must be an http(s) URL")
-    return str(url)
+    return await check_outbound_url(state, url, "callback_url")
 
 
 def _started(request: web.Request, job: Job, callback_url: str | None) -> web.Response:
@@ -471,10 +587,12 @@ async def _deliver_callback(state: TwinState, job: Job, url: str) -> None:
     await asyncio.sleep(max(0.0, job.created_at + job.duration - time.time()))
     body = job.terminal_body(state.config.terminal_shape)
     timeout = aiohttp.ClientTimeout(total=10)
+    resolver = None if state.allow_remote_urls else LoopbackResolver()
+    connector = aiohttp.TCPConnector(resolver=resolver)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             headers = {"Content-Type": "application/json"}
-            async with session.post(url, data=body, headers=headers) as resp:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 await resp.read()
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
         pass

@@ -1,17 +1,20 @@
 """The local VideoDB server's aiohttp application: state, the one middleware, routing.
 
-The middleware does, in order: admin bypass (``/_twin/...`` is never journaled or faulted),
-fault selection, auth, the handler, post-processing faults, and the journal entry.
+The middleware does, in order: the admin token check (``/_twin/...`` is never journaled or
+faulted), fault selection, auth (before any body is read), the body size cap, the handler,
+post-processing faults, and the journal entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,14 @@ PLANS = ("pro", "free", "broke")
 #: Paths that need no API key: presigned uploads and what a video player fetches.
 PUBLIC_PREFIXES = ("/upload/", "/hls/", "/player")
 MAX_CACHED_PLAYLISTS = 10_000
+#: Header that carries the admin token on every ``/_twin/...`` call.
+ADMIN_TOKEN_HEADER = "x-twin-admin-token"
+#: Environment variable the server reads the admin token from when no flag gives one.
+ADMIN_TOKEN_ENV = "VIDEODB_LOCAL_ADMIN_TOKEN"
+#: Largest body accepted on the JSON routes (and the admin API).
+MAX_JSON_BODY = 4 * 1024 * 1024
+#: Default largest upload (``--max-upload-bytes``).
+DEFAULT_MAX_UPLOAD = 2 * 1024**3
 
 
 class ApiError(Exception):
@@ -54,6 +65,10 @@ class ApiError(Exception):
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message, "invalid_request")
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Request body is larger than {limit} bytes", "payload_too_large")
 
 
 def error_response(
@@ -81,18 +96,41 @@ class TwinConfig:
     public_origin: str = ""
 
     def update(self, changes: dict[str, Any]) -> None:
+        """Apply ``changes`` all or nothing: a copy is validated whole, then swapped in.
+
+        :param changes: setting name -> new value; unknown names, wrong types and non-finite
+            or negative numbers are refused (400 naming the field and the value).
+        """
+        if not isinstance(changes, dict):
+            raise bad_request(f"config must be an object, got {type(changes).__name__}")
+        candidate = replace(self)
         for name, value in changes.items():
             if name not in self.__dataclass_fields__:
                 raise bad_request(f"unknown setting {name!r}")
-            setattr(self, name, type(getattr(self, name))(value))
-        if self.terminal_shape not in TERMINAL_SHAPES:
+            setattr(candidate, name, _config_value(name, value, type(getattr(self, name))))
+        if candidate.terminal_shape not in TERMINAL_SHAPES:
             raise bad_request(f"terminal_shape must be one of {TERMINAL_SHAPES}")
-        if self.progress_style not in PROGRESS_STYLES:
+        if candidate.progress_style not in PROGRESS_STYLES:
             raise bad_request(f"progress_style must be one of {PROGRESS_STYLES}")
-        if self.length_style not in ("string", "number"):
+        if candidate.length_style not in ("string", "number"):
             raise bad_request("length_style must be 'string' or 'number'")
-        if self.job_seconds < 0 or self.journal_size < 0:
-            raise bad_request("job_seconds and journal_size must be >= 0")
+        for name, value in asdict(candidate).items():
+            setattr(self, name, value)
+
+
+def _config_value(name: str, value: Any, kind: type) -> Any:
+    """``value`` checked against the type of setting ``name``: no coercion of strings into
+    numbers, numbers finite and >= 0."""
+    if kind is str:
+        if not isinstance(value, str):
+            raise bad_request(f"{name} must be a string, got {value!r}")
+        return value
+    numeric = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, numeric):
+        raise bad_request(f"{name} must be a {kind.__name__}, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise bad_request(f"{name} must be a finite number >= 0, got {value!r}")
+    return kind(value)
 
 
 @dataclass
@@ -119,6 +157,14 @@ class TwinState:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     #: Set by the server once listening: how many client connections are open now.
     open_connections: Callable[[], int] = lambda: 0
+    #: Token every ``/_twin/...`` call must carry in ``x-twin-admin-token`` (empty: none works).
+    admin_token: str = ""
+    #: ``--allow-remote-urls``: callbacks may go to hosts other than loopback.
+    allow_remote_urls: bool = False
+    #: ``--media-root``: the only folder ``file://`` upload URLs may name (None: no file URLs).
+    media_root: Path | None = None
+    #: ``--max-upload-bytes``: largest file accepted on ``/upload/{token}``.
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
 
     def __post_init__(self) -> None:
         self.journal.resize(self.config.journal_size)
@@ -165,6 +211,34 @@ def auth_state(request: web.Request, keys: dict[str, str]) -> str:
     return "ok" if token in keys else "bad"
 
 
+def admin_allowed(request: web.Request, admin_token: str) -> bool:
+    """The admin token header matches (constant-time; an empty configured token never does)."""
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not admin_token or not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "replace"), admin_token.encode())
+
+
+def refuse(response: web.Response) -> web.Response:
+    """An early refusal: the unread body is not drained, the connection closes after it."""
+    response.force_close()
+    return response
+
+
+async def read_capped(request: web.Request, limit: int = MAX_JSON_BODY) -> bytes:
+    """The body, refused with 413 (before reading when Content-Length says so) past ``limit``.
+
+    :param request: the request whose body to read.
+    :param limit: largest accepted size in bytes.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise too_large(limit) from exc
+
+
 def drop_connection(request: web.Request) -> None:
     """Close the TCP connection without an answer (the client sees a reset / EOF)."""
     transport = request.transport
@@ -194,9 +268,12 @@ MALFORMED_BODY = b'{"success": true, "data": {"id": '
 @web.middleware
 async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith("/_twin/"):
-        return await handler(request)
     state = request.app[STATE]
+    if path.startswith("/_twin/"):
+        if not admin_allowed(request, state.admin_token):
+            message = f"Missing or invalid admin token ({ADMIN_TOKEN_HEADER})"
+            return refuse(error_response(401, message, "unauthorized"))
+        return await _guarded(request, handler, path)
     state.stats["requests"] += 1
     rule = None
     if state.faults.rules:
@@ -205,15 +282,24 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
     status: int | None = None
     journal_body: bytes | int | None = None
     connection = _connection_name(request) if state.journal.enabled else None
-    if state.journal.enabled and request.body_exists:
-        if request.content_type.startswith("multipart/"):
-            journal_body = request.content_length  # uploads: size only
-        else:
-            journal_body = await request.read()
+    public = path.startswith(PUBLIC_PREFIXES)
+    response: web.StreamResponse | None
     try:
-        response = await _fault_before(state, rule, request)
-        if response is None:
-            response = await _handle(request, handler, auth, path)
+        if auth != "ok" and not public:
+            response = refuse(_unauthorized(auth))
+        else:
+            if request.body_exists and request.content_type.startswith("multipart/"):
+                journal_body = request.content_length  # uploads: size only, read by the handler
+            elif request.body_exists:
+                try:
+                    journal_body = await read_capped(request)
+                except ApiError as exc:
+                    response = refuse(error_response(exc.status, exc.message, exc.error_code))
+                    status = response.status
+                    return response
+            response = await _fault_before(state, rule, request)
+            if response is None:
+                response = await _guarded(request, handler, path)
         status = response.status
         return _fault_after(rule, request, response)
     except DroppedError:
@@ -274,14 +360,14 @@ def _connection_name(request: web.Request) -> str | None:
     return f"{peer[0]}:{peer[1]}" if peer else None
 
 
-async def _handle(
-    request: web.Request, handler: Handler, auth: str, path: str
-) -> web.StreamResponse:
-    """Auth, then the handler; every failure becomes an envelope answer."""
-    if auth != "ok" and not path.startswith(PUBLIC_PREFIXES):
-        if auth == "missing":
-            return error_response(401, "Missing API key (x-access-token)", "unauthorized")
-        return error_response(401, "Invalid API key", "unauthorized")
+def _unauthorized(auth: str) -> web.Response:
+    if auth == "missing":
+        return error_response(401, "Missing API key (x-access-token)", "unauthorized")
+    return error_response(401, "Invalid API key", "unauthorized")
+
+
+async def _guarded(request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
+    """The handler; every failure becomes an envelope answer (never a plain 500)."""
     try:
         return await handler(request)
     except ApiError as exc:
@@ -290,8 +376,15 @@ async def _handle(
         return error_response(404, f"No such endpoint: {request.method} {path}", "not_found")
     except web.HTTPMethodNotAllowed:
         return error_response(405, f"Method not allowed: {request.method}", "invalid_request")
-    except json.JSONDecodeError:
+    except web.HTTPRequestEntityTooLarge:
+        return refuse(error_response(413, "Request body is too large", "payload_too_large"))
+    except (json.JSONDecodeError, RecursionError):
         return error_response(400, "Request body is not valid JSON", "invalid_request")
+    except (asyncio.CancelledError, DroppedError):
+        raise
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, path)
+        return error_response(500, "Internal error in the local server", "internal_error")
 
 
 def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
@@ -303,7 +396,7 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
 def build_app(state: TwinState) -> web.Application:
     from . import admin, api, hls
 
-    app = web.Application(middlewares=[twin_middleware], client_max_size=1024**4)
+    app = web.Application(middlewares=[twin_middleware], client_max_size=MAX_JSON_BODY)
     app[STATE] = state
     api.setup_routes(app)
     hls.setup_routes(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from .app import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER
 
 READY_TIMEOUT = 180.0  # first start with --demo generates and cuts media
 STOP_TIMEOUT = 10.0
@@ -35,6 +38,7 @@ class LocalVideoDBServer:
         job_seconds: float,
         extra_args: Sequence[str],
         python: str,
+        admin_token: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
@@ -45,6 +49,14 @@ class LocalVideoDBServer:
         self._extra_args = tuple(extra_args)
         self._python = python
         self._proc: subprocess.Popen[bytes] | None = None
+        #: Sent on every admin call; handed to the process by environment (not on its
+        #: command line, which other local users can read).
+        self.admin_token = admin_token or secrets.token_urlsafe(24)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers that authorise a ``/_twin/...`` call on this server."""
+        return {ADMIN_TOKEN_HEADER: self.admin_token}
 
     @classmethod
     def start(
@@ -103,6 +115,7 @@ class LocalVideoDBServer:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 self._command(port_file),
+                env={**os.environ, ADMIN_TOKEN_ENV: self.admin_token},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -170,7 +183,7 @@ class LocalVideoDBServer:
             self.base_url + path,
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self.admin_headers},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())["data"]

@@ -7,9 +7,24 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 REDACTED = "<redacted>"
-_SECRET_HEADERS = frozenset({"x-access-token", "authorization", "cookie"})
+_SECRET_HEADERS = frozenset(
+    {
+        "x-access-token",
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "cookie",
+        "set-cookie",
+        "x-twin-admin-token",
+    }
+)
+#: Query parameters whose values are credentials (compared lower-case, ``-`` as ``_``).
+_SECRET_PARAMS = frozenset(
+    {"token", "key", "api_key", "apikey", "access_token", "signature", "sig", "password", "secret"}
+)
 MAX_BODY_CHARS = 4096
 #: Raw bodies are kept up to this size (a longer JSON body is shown as truncated text).
 MAX_STORED_BODY = 64 * 1024
@@ -24,6 +39,53 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def redact_query(query: str) -> str:
+    """A query string with the values of credential-like parameters replaced.
+
+    :param query: the raw query string (without ``?``).
+    """
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(_is_secret_param(k) for k, _ in pairs):
+        return query
+    return urlencode([(k, REDACTED if _is_secret_param(k) else v) for k, v in pairs])
+
+
+def _is_secret_param(name: str) -> bool:
+    return name.lower().replace("-", "_") in _SECRET_PARAMS
+
+
+def redact_url(value: str) -> str:
+    """``value`` with userinfo and credential query parameters removed, if it is a URL.
+
+    :param value: any string (non-URLs come back unchanged).
+    """
+    if "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return REDACTED if "@" in value else value
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{host or ''}" + (f":{port}" if port is not None else "")
+    return parts._replace(netloc=netloc, query=redact_query(parts.query)).geturl()
+
+
+def _redact_values(value: Any) -> Any:
+    """Every string in a parsed JSON body run through :func:`redact_url`."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, list):
+        return [_redact_values(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    return value
+
+
 def body_for_journal(raw: bytes, content_type: str) -> Any:
     """JSON bodies are kept parsed; multipart and binary bodies only by size."""
     if not raw:
@@ -33,10 +95,10 @@ def body_for_journal(raw: bytes, content_type: str) -> Any:
     text = raw[:MAX_BODY_CHARS].decode("utf-8", errors="replace")
     if content_type.startswith("application/json"):
         try:
-            return json.loads(raw)
-        except ValueError:
-            return text
-    return text
+            return _redact_values(json.loads(raw))
+        except (ValueError, RecursionError):
+            return redact_url(text)
+    return redact_url(text)
 
 
 #: Field order of a stored entry (tuples are cheap to build and easy on the GC).
@@ -114,6 +176,7 @@ class Journal:
 
 def _entry(stored: tuple[Any, ...]) -> dict[str, Any]:
     entry = dict(zip(FIELDS, stored[: len(FIELDS)], strict=True))
+    entry["query"] = redact_query(entry["query"])
     headers, body, content_type = stored[len(FIELDS) :]
     entry["headers"] = redact_headers(dict(headers))
     if isinstance(body, int):

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import TwinConfig, TwinState, build_app
+from .app import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState, build_app
 from .store import Store, new_id
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,15 @@ class ServerOptions:
     faults: list[dict[str, Any]] = field(default_factory=list)
     seed: int | None = None
     backlog: int = 8192
+    #: Required on every ``/_twin/...`` call (``x-twin-admin-token``).
+    admin_token: str = ""
+    allow_remote_urls: bool = False
+    media_root: Path | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    #: Seconds a connection may stay idle (also: open without a request) before it is closed.
+    idle_timeout: float = 30.0
+    #: Print the admin token at start (off when it came from the environment).
+    admin_token_printed: bool = True
 
 
 def raise_fd_limit() -> None:
@@ -73,7 +82,14 @@ def build_state(options: ServerOptions) -> TwinState:
     options.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(options.data_dir / "videodb.sqlite3")
     state = TwinState(
-        data_dir=options.data_dir, keys=options.keys, store=store, config=options.config
+        data_dir=options.data_dir,
+        keys=options.keys,
+        store=store,
+        config=options.config,
+        admin_token=options.admin_token,
+        allow_remote_urls=options.allow_remote_urls,
+        media_root=options.media_root,
+        max_upload_bytes=options.max_upload_bytes,
     )
     state.faults.replace(options.faults, seed=options.seed)
     if options.demo:
@@ -85,7 +101,9 @@ async def serve(options: ServerOptions) -> None:
     state = build_state(options)
     app = build_app(state)
     gc.freeze()  # startup objects (jobs, imports) need not be traversed by every collection
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, keepalive_timeout=options.idle_timeout
+    )
     await runner.setup()
     handler_factory = runner.server
     assert handler_factory is not None
@@ -106,6 +124,8 @@ async def serve(options: ServerOptions) -> None:
         tmp.write_text(f"{port}\n")
         tmp.replace(options.port_file)
     print(f"VideoDB local server listening on http://{options.host}:{port}", flush=True)
+    if options.admin_token_printed:
+        print(f"Admin token (header x-twin-admin-token): {options.admin_token}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -159,9 +159,13 @@ def test_admin_is_never_faulted_and_validates_rules(server):
     server.set_faults([{"method": "*", "path": "*", "kind": "drop_before"}])
     assert "requests" in server.stats()  # admin still answers (not dropped)
     server.clear_faults()
-    bad = requests.post(f"{server.base_url}/_twin/faults", json=[{"kind": "explode"}])
+    admin = server.admin_headers
+    bad = requests.post(
+        f"{server.base_url}/_twin/faults", json=[{"kind": "explode"}], headers=admin
+    )
     assert bad.status_code == 400
-    assert requests.get(f"{server.base_url}/_twin/faults").json()["data"]["rules"] == []
+    faults = requests.get(f"{server.base_url}/_twin/faults", headers=admin)
+    assert faults.json()["data"]["rules"] == []
 
 
 def test_faults_given_at_start(tmp_path):
@@ -170,7 +174,8 @@ def test_faults_given_at_start(tmp_path):
     with LocalVideoDBServer.start(tmp_path / "srv", demo=False, extra_args=extra) as srv:
         resp = requests.get(f"{srv.base_url}/user", headers={"x-access-token": srv.api_key})
         assert resp.status_code == 429 and resp.headers["Retry-After"] == "5"
-        assert requests.get(f"{srv.base_url}/_twin/faults").json()["data"]["seed"] == 3
+        faults = requests.get(f"{srv.base_url}/_twin/faults", headers=srv.admin_headers)
+        assert faults.json()["data"]["seed"] == 3
 
 
 def test_rule_files_and_validation(tmp_path):
