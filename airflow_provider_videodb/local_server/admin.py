@@ -35,7 +35,8 @@ async def set_faults(request: web.Request) -> web.Response:
     elif isinstance(body, dict):
         rules, seed = body.get("rules", []), body.get("seed")
     else:
-        raise ApiError(400, f"faults body must be a list or an object, got {body!r}", "invalid_fault")
+        message = f"faults body must be a list or an object, got {body!r}"
+        raise ApiError(400, message, "invalid_fault")
     try:
         state.faults.replace(rules if rules is not None else [], seed=seed)
     except FaultRuleError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,6 +46,11 @@ class FaultRule:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FaultRule:
+        """Parse one rule, checking every field's type and range before anything is kept.
+
+        :param raw: the rule as JSON gives it.
+        :raises FaultRuleError: naming the field and the value that cannot be used.
+        """
         if not isinstance(raw, dict):
             raise FaultRuleError(f"fault rule must be an object, got {raw!r}")
         unknown = set(raw) - set(cls.__dataclass_fields__)
@@ -52,15 +58,15 @@ class FaultRule:
             raise FaultRuleError(f"unknown fault rule fields: {sorted(unknown)}")
         if "kind" not in raw:
             raise FaultRuleError(f"fault rule needs a kind: {raw!r}")
+        for name, value in raw.items():
+            _check_field(name, value)
         rule = cls(**raw)
         if rule.kind not in KINDS:
             raise FaultRuleError(f"unknown fault kind {rule.kind!r}; one of {sorted(KINDS)}")
-        if not 0.0 <= float(rule.rate) <= 1.0:
+        if not 0.0 <= rule.rate <= 1.0:
             raise FaultRuleError(f"rate must be within [0, 1], got {rule.rate!r}")
-        if rule.kind == "status" and not 400 <= int(rule.status) <= 599:
+        if rule.kind == "status" and not 400 <= rule.status <= 599:
             raise FaultRuleError(f"status must be an HTTP error status, got {rule.status!r}")
-        if rule.times is not None and int(rule.times) < 0:
-            raise FaultRuleError(f"times must be >= 0, got {rule.times!r}")
         rule.method = rule.method.upper()
         rule.path = rule.path.rstrip("/") or "/"
         return rule
@@ -76,6 +82,38 @@ class FaultRule:
         return asdict(self)
 
 
+#: Type of each rule field: "str", "int" or "number" (a trailing "?" allows null).
+_FIELD_TYPES = {
+    "kind": "str",
+    "method": "str",
+    "path": "str",
+    "status": "int",
+    "retry_after": "number?",
+    "seconds": "number",
+    "rate": "number",
+    "times": "int?",
+    "message": "str?",
+}
+
+
+def _check_field(name: str, value: Any) -> None:
+    """Refuse a rule field of the wrong type, or a number that is not finite and >= 0."""
+    expected = _FIELD_TYPES[name]
+    if value is None and expected.endswith("?"):
+        return
+    kind = expected.rstrip("?")
+    if kind == "str":
+        if not isinstance(value, str):
+            raise FaultRuleError(f"{name} must be a string, got {value!r}")
+        return
+    numeric = (int,) if kind == "int" else (int, float)
+    if isinstance(value, bool) or not isinstance(value, numeric):
+        what = "an integer" if kind == "int" else "a number"
+        raise FaultRuleError(f"{name} must be {what}, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise FaultRuleError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 class FaultSet:
     """The active rules plus the seeded RNG that decides whether a rate-limited rule fires."""
 
@@ -85,6 +123,15 @@ class FaultSet:
         self.seed: int | None = None
 
     def replace(self, rules: list[dict[str, Any]], seed: int | None = None) -> None:
+        """Swap in ``rules`` only once every one of them parsed (the old ones stay otherwise).
+
+        :param rules: the new rules, as JSON objects.
+        :param seed: seed of the RNG behind ``rate``; None for a fresh unseeded one.
+        """
+        if not isinstance(rules, list):
+            raise FaultRuleError(f"rules must be a list, got {rules!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise FaultRuleError(f"seed must be an integer, got {seed!r}")
         parsed = [FaultRule.from_dict(r) for r in rules]
         self.rules = parsed
         self.seed = seed
