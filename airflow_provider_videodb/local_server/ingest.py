@@ -65,7 +65,11 @@ class IngestResult:
 
     @property
     def length(self) -> float:
-        return self.info.duration
+        """Seconds that really play: a truncated file's header promises more than it holds,
+        so the rendition (what FFmpeg actually decoded) caps the header's duration."""
+        if not self.rendition.segments:
+            return self.info.duration
+        return min(self.info.duration, self.rendition.duration)
 
 
 def _cue_dicts(cues: Sequence[Cue]) -> list[dict[str, Any]]:

@@ -34,7 +34,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from bisect import bisect_left, bisect_right
@@ -78,11 +80,37 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Ask Linux to SIGKILL this child when the thread that started it dies (a kill -9 of
+    the server included), so no FFmpeg outlives the server as an orphan."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _ffmpeg_run(cmd: Sequence[str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` for every FFmpeg this module starts: output captured, never
+    outliving the server (Linux; elsewhere a plain run)."""
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    return subprocess.run(
+        list(cmd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        preexec_fn=preexec,  # only an async-signal-safe prctl call
+    )
+
+
 def run_ffmpeg(args: Sequence[str], *, timeout: float | None = 3600.0) -> str:
     """Run ffmpeg with ``args``; return its stderr. Raise MediaError on a non-zero exit."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = _ffmpeg_run(cmd, timeout)
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"ffmpeg timed out after {timeout}s") from exc
     if proc.returncode != 0:
@@ -180,7 +208,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         raise MediaError(f"no such file: {src}")
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(src)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        proc = _ffmpeg_run(cmd, 120)
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"probing {src.name} timed out") from exc
     info = parse_probe_output(proc.stderr)
@@ -249,7 +277,7 @@ def decode(source: str | os.PathLike[str], *, timeout: float = 600.0) -> DecodeR
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-nostats",
            "-progress", "pipe:1", "-i", str(source),
            "-fps_mode", "vfr", "-f", "null", "-"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = _ffmpeg_run(cmd, timeout)
     frames = re.findall(r"^frame=(\d+)$", proc.stdout, re.M)
     errors = proc.stderr.strip()
     if proc.returncode != 0 and not errors:
@@ -451,8 +479,29 @@ def _cut(
         return False
     rendition = parse_playlist((work / INDEX_NAME).read_text(encoding="utf-8"), work)
     limit = max(segment_seconds * MAX_COPY_SEGMENT_FACTOR, segment_seconds + 0.5)
-    segments = rendition.segments[:-1]  # the last one may be short or long; it does not matter
-    return all(s.duration <= limit for s in segments)
+    # Every segment counts, the last included: a long last one (a source with a single
+    # keyframe gives one segment) would make any timeline over it play far more than asked.
+    return all(s.duration <= limit for s in rendition.segments)
+
+
+def sweep_stale_work(media_root: str | os.PathLike[str]) -> list[str]:
+    """Delete the temporary cut folders a crash left in ``media_root`` (call before serving).
+
+    :func:`segment_to_hls` works in hidden sibling folders (``.<video>.<random>``) and moves
+    the result into place; one still there at start belongs to a cut that never finished.
+    Returns the names removed.
+    """
+    root = Path(media_root)
+    if not root.is_dir():
+        return []
+    removed = []
+    for child in root.iterdir():
+        if child.name.startswith(".") and child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child.name)
+    if removed:
+        log.info("removed %d unfinished cut folder(s) from %s", len(removed), root)
+    return removed
 
 
 def _install(work: Path, out: Path) -> None:
