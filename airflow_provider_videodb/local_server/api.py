@@ -11,7 +11,9 @@ import math
 import os
 import re
 import secrets
+import shutil
 import socket
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -382,20 +384,34 @@ async def register_upload(request: web.Request) -> web.Response:
     cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
     if cues is not None or media_type == "subtitle":
         return _register_subtitle(state, cid, name, cues)
+    # Idempotent by (collection, source URL, name): registering the same upload again (a
+    # client retrying after a lost answer) returns the video it made, not a second one.
+    source = str(body["url"])
+    existing = state.store.find_video_by_source(cid, source, name)
+    if existing is not None:
+        return ok(video_payload(state, origin_of(request), existing))
     vid = new_id("m")
     media_dir = state.data_dir / "media" / vid
     try:
         result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
     except (media.MediaError, ValueError) as exc:
         raise ApiError(400, f"Could not process the media file: {exc}", "invalid_media") from exc
-    state.store.add_video(
-        vid=vid,
-        collection_id=cid,
-        name=name,
-        description=body.get("description"),
-        length=result.length,
-        media_dir=str(media_dir),
-    )
+    try:
+        state.store.add_video(
+            vid=vid,
+            collection_id=cid,
+            name=name,
+            description=body.get("description"),
+            length=result.length,
+            media_dir=str(media_dir),
+            source=source,
+        )
+    except sqlite3.IntegrityError:  # the same registration, sent twice at once, won the race
+        await loop.run_in_executor(None, shutil.rmtree, media_dir, True)
+        winner = state.store.find_video_by_source(cid, source, name)
+        if winner is None:
+            raise
+        return ok(video_payload(state, origin_of(request), winner))
     cues = result.cues or state.store.take_pending_subtitle(cid, name, vid)
     if cues:
         state.set_transcript(vid, cues, result.cue_source or "sidecar")

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState, build_app
+from .media import sweep_stale_work
 from .store import Store, new_id
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,20 @@ def ingest_demo(state: TwinState) -> None:
     if marker.exists():
         return
     for item in demo.generate_demo(state.data_dir / "demo"):
+        # Crash-safe: a demo video already stored (same source and name) is skipped, its
+        # media folder is fixed so an interrupted cut is resumed, and the video row (with its
+        # source key) is written last, in one transaction.
+        source = f"demo:{Path(item.path).name}"
+        if state.store.find_video_by_source("default", source, item.name) is not None:
+            continue
         vid = new_id("m")
-        media_dir = state.data_dir / "media" / vid
+        media_dir = state.data_dir / "media" / f"demo-{Path(item.path).stem}"
         result = ingest.ingest_video(item.path, media_dir)
         cues = result.cues
         if item.transcript_path is not None:
             cues = ingest.read_subtitle(item.transcript_path) or cues
+        if cues:
+            state.store.set_transcript(vid, cues, result.cue_source or "sidecar")
         state.store.add_video(
             vid=vid,
             collection_id="default",
@@ -71,9 +80,8 @@ def ingest_demo(state: TwinState) -> None:
             description=item.description,
             length=result.length,
             media_dir=str(media_dir),
+            source=source,
         )
-        if cues:
-            state.store.set_transcript(vid, cues, result.cue_source or "sidecar")
         log.info("demo video %s (%s, %.1fs) ready", vid, item.name, result.length)
     marker.write_text("1\n")
 
@@ -92,6 +100,7 @@ def build_state(options: ServerOptions) -> TwinState:
         max_upload_bytes=options.max_upload_bytes,
     )
     state.faults.replace(options.faults, seed=options.seed)
+    sweep_stale_work(options.data_dir / "media")
     if options.demo:
         ingest_demo(state)
     return state

@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, video_id TEXT, created_at REAL NOT NULL,
     duration REAL NOT NULL, result TEXT, error TEXT
 );
+CREATE TABLE IF NOT EXISTS video_sources (
+    collection_id TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
+    video_id TEXT NOT NULL, PRIMARY KEY (collection_id, source, name)
+);
 CREATE TABLE IF NOT EXISTS uploads (
     token TEXT PRIMARY KEY, collection_id TEXT NOT NULL, name TEXT, path TEXT,
     created_at REAL NOT NULL
@@ -97,11 +101,33 @@ class Store:
     # videos
     def add_video(
         self, *, vid: str, collection_id: str, name: str, description: str | None,
-        length: float, media_dir: str,
+        length: float, media_dir: str, source: str | None = None,
     ) -> None:  # fmt: skip
-        self.db.execute(
-            "INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-            (vid, collection_id, name, description, length, time.time(), media_dir),
+        """Store a video; with ``source``, also its idempotency key, in the same transaction.
+
+        :param source: where the media came from (the upload URL, a demo file); a later
+            :meth:`find_video_by_source` with the same collection, source and name finds it.
+        """
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                (vid, collection_id, name, description, length, time.time(), media_dir),
+            )
+            if source is not None:
+                self.db.execute(
+                    "INSERT INTO video_sources VALUES (?, ?, ?, ?)",
+                    (collection_id, source, name, vid),
+                )
+
+    def find_video_by_source(self, cid: str, source: str, name: str) -> dict[str, Any] | None:
+        """The video already made from ``source`` under ``name`` in collection ``cid``."""
+        return self._one(
+            "SELECT v.* FROM video_sources s JOIN videos v ON v.id = s.video_id "
+            "WHERE s.collection_id = ? AND s.source = ? AND s.name = ?",
+            cid,
+            source,
+            name,
         )
 
     def get_video(self, vid: str) -> dict[str, Any] | None:
