@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from airflow_provider_videodb.local_server.app import ADMIN_TOKEN_ENV
 from airflow_provider_videodb.local_server.control import LocalVideoDBServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +36,9 @@ def test_trigger_scale_smoke(server: LocalVideoDBServer, tmp_path: Path) -> None
     out = tmp_path / "figures.json"
     cmd = [sys.executable, str(SCRIPT), "--n", "200", "--poll", "0.3", "--no-stress"]
     cmd += ["--base-url", server.base_url, "--api-key", server.api_key, "--json", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    # An attached server's admin token reaches the benchmark the documented way: the env var.
+    env = {**os.environ, ADMIN_TOKEN_ENV: server.admin_token}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
     rows = json.loads(out.read_text())["rows"]
