@@ -1,13 +1,16 @@
 # Thin wrappers around the scripts; the scripts are the source of truth.
 PY := .venv/bin/python
 
-.PHONY: demo test lint bench server
+.PHONY: demo test test-server lint bench server
 
 demo:  ## run the nightly highlights DAG against the local server (README command 1)
 	bash scripts/demo.sh
 
-test:  ## ruff + mypy + the whole suite on Airflow 3.3, unit suite on Airflow 3.1 (README command 2)
+test:  ## ruff + mypy + both suites (provider, local server) on Airflow 3.3 and 3.1 (README command 2)
 	bash scripts/test.sh
+
+test-server:  ## the local server's own suite only (server/tests, rootdir server/; uses .venv)
+	cd server && ../$(PY) -m pytest -q
 
 lint:  ## ruff + mypy only (uses the existing .venv)
 	.venv/bin/ruff check .

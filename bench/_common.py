@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+    from videodb_local_server.control import LocalVideoDBServer
 
 BENCH_API_KEY = "sk-bench-0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def start_server(
     data_dir: Path, *, core: int | None, job_seconds: float = 2.0, demo: bool = True
 ) -> LocalVideoDBServer:
     """Start the local VideoDB server (journal off) and pin all its threads to ``core``."""
-    from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+    from videodb_local_server.control import LocalVideoDBServer
 
     server = LocalVideoDBServer.start(
         data_dir,
@@ -128,8 +128,8 @@ def attach_server(base_url: str, api_key: str) -> LocalVideoDBServer:
     token comes from ``$VIDEODB_LOCAL_ADMIN_TOKEN``."""
     from urllib.parse import urlsplit
 
-    from airflow_provider_videodb.local_server.app import ADMIN_TOKEN_ENV
-    from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+    from videodb_local_server.app import ADMIN_TOKEN_ENV
+    from videodb_local_server.control import LocalVideoDBServer
 
     port = urlsplit(base_url).port
     if port is None:
@@ -155,7 +155,7 @@ def bench_data_dir() -> Path:
 
 def twin_stats(base_url: str, admin_token: str) -> dict[str, Any]:
     """GET /_twin/stats with the standard library (one short connection of its own)."""
-    from airflow_provider_videodb.local_server.app import ADMIN_TOKEN_HEADER
+    from videodb_local_server.app import ADMIN_TOKEN_HEADER
 
     request = urllib.request.Request(
         f"{base_url}/_twin/stats", headers={ADMIN_TOKEN_HEADER: admin_token}

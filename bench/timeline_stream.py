@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from airflow_provider_videodb.local_server import media
+from videodb_local_server import media
 
 PIECES = 20
 SEGMENT_SECONDS = 2.0

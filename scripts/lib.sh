@@ -72,8 +72,11 @@ ensure_uv() {
     export UV
 }
 
-# ensure_venv DIR PYTHON [extra requirement...]: create DIR (once) and install the project
-# with its dev extras into it. Re-runs are quick: uv only checks what is already there.
+# ensure_venv DIR PYTHON [extra requirement...]: create DIR (once) and install both
+# distributions of this repository into it, editable: the local server (server/) and the
+# provider with its dev extras. The provider's `dev` extra asks for `videodb-local-server`;
+# the editable ./server in the same command is what satisfies it (nothing from the index).
+# Re-runs are quick: uv only checks what is already there.
 ensure_venv() {
     local dir="$1" py="$2"
     shift 2
@@ -86,6 +89,7 @@ ensure_venv() {
         rm -rf "$dir"
         "$UV" venv --quiet --python "$py" "$dir"
     fi
-    say "installing the provider (+dev extras) into $dir"
-    "$UV" pip install --quiet --python "$dir/bin/python" --compile-bytecode -e "$ROOT[dev]" "$@"
+    say "installing the local server and the provider (+dev extras) into $dir"
+    "$UV" pip install --quiet --python "$dir/bin/python" --compile-bytecode \
+        -e "$ROOT/server" -e "$ROOT[dev]" "$@"
 }

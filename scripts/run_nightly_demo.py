@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
     args = parser.parse_args(argv)
 
-    from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+    from videodb_local_server.control import LocalVideoDBServer
 
     t0 = time.time()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="videodb-demo-"))

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# README command 2 (and what .ci/run calls): lint, type-check and test the provider twice.
+# README command 2 (and what .ci/run calls): lint, type-check and test both distributions of
+# this repository (the provider, and the local server in server/) in two environments.
 #
-#   env A  .venv        Python 3.11 + the newest Airflow 3.3.x: ruff, mypy, the whole suite
-#                       (unit, local server, reliability, end-to-end incl. slow tests)
-#   env B  .venv-floor  Python 3.12 (or 3.13) + the lowest Airflow we claim (3.1.x): unit suite
+#   env A  .venv        Python 3.11 + the newest Airflow 3.3.x: ruff, mypy, the provider's whole
+#                       suite (unit, reliability, end-to-end incl. slow tests), the server's suite
+#   env B  .venv-floor  Python 3.12 (or 3.13) + the lowest Airflow we claim (3.1.x): the
+#                       provider's unit suite and the server's suite
+#
+# The server's suite is its own pytest run with server/ as its rootdir (server/pyproject.toml);
+# its module basenames would collide with the provider's in one run.
 #
 # Installs what it needs (uv, both venvs), kills every process it started, exits non-zero on
 # any failure. Extra arguments go to env A's pytest (e.g. `scripts/test.sh -k e2e`).
@@ -62,6 +67,11 @@ run_pytest() {
     if [ "$code" -ne 0 ]; then die "$label: pytest failed (exit $code)"; fi
 }
 
+# run_server_pytest LABEL PYTHON: the local server's own suite (server/tests, rootdir server/).
+run_server_pytest() {
+    run_pytest "$1" "$2" -c "$ROOT/server/pyproject.toml" --rootdir "$ROOT/server" "$ROOT/server/tests"
+}
+
 ensure_uv
 
 PY_A="$(find_python 3.11 exact)" || die "env A needs Python 3.11 (set PYTHON=/path/to/python3.11)"
@@ -95,8 +105,10 @@ say "env A: ruff format --check"
 "$A/ruff" format --check .
 say "env A: mypy"
 "$A/mypy"
-say "env A: pytest (whole suite, including e2e and slow tests)"
-run_pytest "env A" "$A/python" tests "$@"
+say "env A: pytest, provider (whole suite, including e2e and slow tests)"
+run_pytest "env A provider" "$A/python" tests "$@"
+say "env A: pytest, local server (server/tests)"
+run_server_pytest "env A server" "$A/python"
 
 say "env B: waiting for .venv-floor"
 if ! wait "$floor_install"; then
@@ -109,7 +121,9 @@ case "$floor_version" in
     3.1.*) say "env B: Airflow $floor_version on $("$B/python" -V)" ;;
     *) die "env B: expected Airflow 3.1.x, got $floor_version" ;;
 esac
-say "env B: pytest (unit suite: tests/provider tests/local_server)"
-run_pytest "env B" "$B/python" tests/provider tests/local_server
+say "env B: pytest, provider (unit suite: tests/provider)"
+run_pytest "env B provider" "$B/python" tests/provider
+say "env B: pytest, local server (server/tests)"
+run_server_pytest "env B server" "$B/python"
 
 say "all green in $((SECONDS - started))s"

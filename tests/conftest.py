@@ -17,7 +17,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 import pytest
 import requests
 
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.control import LocalVideoDBServer
 
 TEST_API_KEY = "sk-test-0123456789abcdef"
 #: Extra keys the session server accepts: a free plan (403 on gated options), no credits (402).

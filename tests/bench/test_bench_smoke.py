@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_videodb.local_server.app import ADMIN_TOKEN_ENV
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.app import ADMIN_TOKEN_ENV
+from videodb_local_server.control import LocalVideoDBServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "trigger_scale.py"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.control import LocalVideoDBServer
 
 #: Short timeouts and a small retry budget keep fault tests quick.
 FAST_EXTRA: dict[str, Any] = {

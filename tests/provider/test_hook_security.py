@@ -14,8 +14,8 @@ from hook_support import fast_hook, hook_logs, set_conn
 from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.async_client import fetch_job_status
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
 from airflow_provider_videodb.settings import VideoDBSettings
+from videodb_local_server.control import LocalVideoDBServer
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def video(server: Any) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A second local server: another origin, which must never receive a request."""
-    from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+    from videodb_local_server.control import LocalVideoDBServer
 
     data_dir: Path = tmp_path_factory.mktemp("other-origin")
     handle = LocalVideoDBServer.start(data_dir, api_keys=("sk-other-origin-0000",), demo=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.control import LocalVideoDBServer
 
 
 def test_restart_keeps_everything(tmp_path):

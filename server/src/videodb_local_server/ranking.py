@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airflow_provider_videodb.local_server.transcript import Cue
+from videodb_local_server.transcript import Cue
 
 K1 = 1.2
 B = 0.75

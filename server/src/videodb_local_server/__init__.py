@@ -1,6 +1,6 @@
 """The local VideoDB server: an offline twin of the VideoDB API with real HLS streams.
 
-Run it with ``videodb-local-server`` (or ``python -m airflow_provider_videodb.local_server``);
+Run it with ``videodb-local-server`` (or ``python -m videodb_local_server``);
 drive it from Python with :class:`.control.LocalVideoDBServer`.
 
 Modules: ``app`` (state, middleware), ``api`` (VideoDB endpoints), ``hls`` (playlists, segments,
@@ -9,6 +9,6 @@ player page), ``admin`` (``/_twin/...``), ``jobs`` (clock-driven async jobs), ``
 side: ``media``, ``ingest``, ``transcript``, ``ranking``, ``demo``.
 """
 
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.control import LocalVideoDBServer
 
 __all__ = ["LocalVideoDBServer"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_videodb.local_server import media
-from airflow_provider_videodb.local_server.demo import FPS, generate_demo
-from airflow_provider_videodb.local_server.transcript import load_transcript
+from videodb_local_server import media
+from videodb_local_server.demo import FPS, generate_demo
+from videodb_local_server.transcript import load_transcript
 
 FRAME = 1.0 / FPS
 

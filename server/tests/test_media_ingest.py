@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_videodb.local_server import ingest, media
+from videodb_local_server import ingest, media
 
 
 @pytest.fixture(scope="module")

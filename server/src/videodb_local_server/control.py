@@ -26,7 +26,7 @@ class LocalServerError(RuntimeError):
 
 
 class LocalVideoDBServer:
-    """A handle on one ``python -m airflow_provider_videodb.local_server`` process."""
+    """A handle on one ``python -m videodb_local_server`` process."""
 
     def __init__(
         self,
@@ -99,7 +99,7 @@ class LocalVideoDBServer:
         return self.data_dir / "server.log"
 
     def _command(self, port_file: Path) -> list[str]:
-        cmd = [self._python, "-m", "airflow_provider_videodb.local_server"]
+        cmd = [self._python, "-m", "videodb_local_server"]
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         for key in self.api_keys:
             cmd += ["--api-key", key]

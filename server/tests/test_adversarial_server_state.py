@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_videodb.local_server import media
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server import media
+from videodb_local_server.control import LocalVideoDBServer
 
 # --------------------------------------------------------------------------- helpers
 
@@ -305,7 +305,7 @@ def test_class16_kill_during_demo_setup_leaves_no_duplicate(tmp_path: Path) -> N
             return 0
 
     command = [
-        sys.executable, "-m", "airflow_provider_videodb.local_server",
+        sys.executable, "-m", "videodb_local_server",
         "--data-dir", str(data_dir), "--demo", "--port", "0",
     ]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

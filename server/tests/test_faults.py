@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.control import LocalVideoDBServer
 
 
 def clip_url(server) -> str:
@@ -179,7 +179,7 @@ def test_faults_given_at_start(tmp_path):
 
 
 def test_rule_files_and_validation(tmp_path):
-    from airflow_provider_videodb.local_server.faults import FaultRuleError, FaultSet, load_rules
+    from videodb_local_server.faults import FaultRuleError, FaultSet, load_rules
 
     path = tmp_path / "faults.json"
     path.write_text(json.dumps({"rules": [{"path": "/video/*/clip", "kind": "drop_after"}]}))

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_videodb.local_server import media
-from airflow_provider_videodb.local_server.demo import FPS
+from videodb_local_server import media
+from videodb_local_server.demo import FPS
 
 FRAME = 1.0 / FPS
 

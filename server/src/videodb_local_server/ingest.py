@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_videodb.local_server import media
-from airflow_provider_videodb.local_server.media import (
+from videodb_local_server import media
+from videodb_local_server.media import (
     DEFAULT_SEGMENT_SECONDS,
     MediaInfo,
     Rendition,
@@ -29,7 +29,7 @@ from airflow_provider_videodb.local_server.media import (
     load_rendition,
     select_timeline,
 )
-from airflow_provider_videodb.local_server.transcript import (
+from videodb_local_server.transcript import (
     Cue,
     TranscriptError,
     format_webvtt,

@@ -7,9 +7,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import requests
+from server_support import BROKE_API_KEY, FREE_API_KEY
 
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
-from tests.conftest import BROKE_API_KEY, FREE_API_KEY
+from videodb_local_server.control import LocalVideoDBServer
 
 ENVELOPE_ERROR_KEYS = {"success", "message", "error_code"}
 

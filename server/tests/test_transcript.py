@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_videodb.local_server.transcript import (
+from videodb_local_server.transcript import (
     Cue,
     TranscriptError,
     format_webvtt,

@@ -1,6 +1,6 @@
 """Real media for the local VideoDB server: probe, cut once into HLS, build playlists.
 
-FFmpeg comes from the ``imageio-ffmpeg`` wheel (``pip install airflow-provider-videodb[server]``),
+FFmpeg comes from the ``imageio-ffmpeg`` wheel (a dependency of ``videodb-local-server``),
 so nothing needs a system package. That build ships no ``ffprobe``; :func:`probe` parses the
 header that ``ffmpeg -i`` prints instead.
 
@@ -75,7 +75,8 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise MediaError(
-            "FFmpeg is needed for the local server: pip install 'airflow-provider-videodb[server]'"
+            "FFmpeg is needed for the local server: pip install imageio-ffmpeg"
+            " (a dependency of videodb-local-server)"
         ) from exc
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 

@@ -1,4 +1,4 @@
-"""``videodb-local-server`` / ``python -m airflow_provider_videodb.local_server``."""
+"""``videodb-local-server`` / ``python -m videodb_local_server``."""
 
 from __future__ import annotations
 

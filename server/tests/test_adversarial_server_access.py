@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_videodb.local_server.control import LocalVideoDBServer
+from videodb_local_server.control import LocalVideoDBServer
 
 VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nThe database password is hunter2\n"
 ADMIN_HEADER = "x-twin-admin-token"
@@ -275,7 +275,7 @@ def test_class12_admin_api_needs_the_token(server, method, path, token):
 def test_class12_random_admin_token_is_printed_at_start(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "VIDEODB_LOCAL_ADMIN_TOKEN"}
     port_file = tmp_path / "port"
-    cmd = [sys.executable, "-m", "airflow_provider_videodb.local_server", "--port", "0"]
+    cmd = [sys.executable, "-m", "videodb_local_server", "--port", "0"]
     cmd += ["--data-dir", str(tmp_path / "d"), "--port-file", str(port_file)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

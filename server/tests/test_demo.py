@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_videodb.local_server import demo, ingest, media
-from airflow_provider_videodb.local_server.ranking import rank
-from airflow_provider_videodb.local_server.transcript import Cue, load_transcript
+from videodb_local_server import demo, ingest, media
+from videodb_local_server.ranking import rank
+from videodb_local_server.transcript import Cue, load_transcript
 
 
 @pytest.fixture(scope="module")
