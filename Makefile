@@ -12,10 +12,11 @@ test:  ## ruff + mypy + both suites (provider, local server) on Airflow 3.3 and 
 test-server:  ## the local server's own suite only (server/tests, rootdir server/; uses .venv)
 	cd server && ../$(PY) -m pytest -q
 
-lint:  ## ruff + mypy only (uses the existing .venv)
+lint:  ## ruff + mypy + import contracts only (uses the existing .venv)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:  ## print the benchmark figures, quick forms (full runs: see bench/README.md)
 	$(PY) bench/parse_cost.py

@@ -2,8 +2,9 @@
 # README command 2 (and what .ci/run calls): lint, type-check and test both distributions of
 # this repository (the provider, and the local server in server/) in two environments.
 #
-#   env A  .venv        Python 3.11 + the newest Airflow 3.3.x: ruff, mypy, the provider's whole
-#                       suite (unit, reliability, end-to-end incl. slow tests), the server's suite
+#   env A  .venv        Python 3.11 + the newest Airflow 3.3.x: ruff, mypy, lint-imports (import
+#                       contracts), the provider's whole suite (unit, reliability, end-to-end
+#                       incl. slow tests), the server's suite
 #   env B  .venv-floor  Python 3.12 (or 3.13) + the lowest Airflow we claim (3.1.x): the
 #                       provider's unit suite and the server's suite
 #
@@ -105,6 +106,8 @@ say "env A: ruff format --check"
 "$A/ruff" format --check .
 say "env A: mypy"
 "$A/mypy"
+say "env A: import contracts (lint-imports)"
+"$A/lint-imports" --no-cache
 say "env A: pytest, provider (whole suite, including e2e and slow tests)"
 run_pytest "env A provider" "$A/python" tests "$@"
 say "env A: pytest, local server (server/tests)"

@@ -4,9 +4,10 @@ Run it with ``videodb-local-server`` (or ``python -m videodb_local_server``);
 drive it from Python with :class:`.control.LocalVideoDBServer`.
 
 Modules: ``app`` (state, middleware), ``api`` (VideoDB endpoints), ``hls`` (playlists, segments,
-player page), ``admin`` (``/_twin/...``), ``jobs`` (clock-driven async jobs), ``store`` (SQLite),
-``faults``, ``journal``, ``server`` (process lifecycle), ``control`` (subprocess handle); media
-side: ``media``, ``ingest``, ``transcript``, ``ranking``, ``demo``.
+player page), ``admin`` (``/_twin/...``), ``webapp`` (the aiohttp application: middleware and
+routes), ``jobs`` (clock-driven async jobs), ``store`` (SQLite), ``faults``, ``journal``,
+``server`` (process lifecycle), ``control`` (subprocess handle); media side: ``media``,
+``ingest``, ``transcript``, ``ranking``, ``demo``.
 """
 
 from videodb_local_server.control import LocalVideoDBServer

@@ -393,22 +393,5 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
     app.router.add_route(method, path + "/", handler)
 
 
-def build_app(state: TwinState) -> web.Application:
-    from . import admin, api, hls
-
-    app = web.Application(middlewares=[twin_middleware], client_max_size=MAX_JSON_BODY)
-    app[STATE] = state
-    api.setup_routes(app)
-    hls.setup_routes(app)
-    admin.setup_routes(app)
-
-    async def on_shutdown(_: web.Application) -> None:
-        for task in list(state.background):
-            task.cancel()
-
-    app.on_shutdown.append(on_shutdown)
-    return app
-
-
 def now() -> float:
     return time.time()

@@ -13,9 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState, build_app
+from .app import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState
 from .media import sweep_stale_work
 from .store import Store, new_id
+from .webapp import build_app
 
 log = logging.getLogger(__name__)
 DEMO_MARKER = "demo-ingested"
