@@ -12,7 +12,6 @@ import hmac
 import json
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -391,7 +390,3 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
     """Register ``path`` with and without a trailing slash."""
     app.router.add_route(method, path, handler)
     app.router.add_route(method, path + "/", handler)
-
-
-def now() -> float:
-    return time.time()

@@ -10,9 +10,8 @@ from aiohttp import web
 
 from . import ingest
 from .app import STATE, ApiError, add_route, bad_request
+from .media import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
 
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-SEGMENT_TYPE = "video/mp2t"
 _VIDEO_ID_RE = re.compile(r"^m-[0-9a-f]+$")
 
 PLAYER_PAGE = """<!doctype html>
@@ -43,7 +42,7 @@ async def playlist(request: web.Request) -> web.Response:
             raise ApiError(404, f"Stream not found: {sid}", "not_found")
         text = row["playlist"]
         state.remember_playlist(sid, text)
-    return web.Response(text=text, content_type=PLAYLIST_TYPE)
+    return web.Response(text=text, content_type=PLAYLIST_CONTENT_TYPE)
 
 
 async def segment(request: web.Request) -> web.StreamResponse:
@@ -53,7 +52,7 @@ async def segment(request: web.Request) -> web.StreamResponse:
     path = None if video is None else ingest.segment_file(video["media_dir"], name)
     if path is None:
         raise ApiError(404, "Segment not found", "not_found")
-    return web.FileResponse(path, headers={"Content-Type": SEGMENT_TYPE})
+    return web.FileResponse(path, headers={"Content-Type": SEGMENT_CONTENT_TYPE})
 
 
 async def player(request: web.Request) -> web.Response:

@@ -32,9 +32,7 @@ from videodb_local_server.media import (
 from videodb_local_server.transcript import (
     Cue,
     TranscriptError,
-    format_webvtt,
     load_transcript,
-    parse_subtitles,
 )
 
 TRANSCRIPT_NAME = "transcript.vtt"
@@ -120,20 +118,6 @@ def ingest_video(
         except TranscriptError:
             cues = []
     return IngestResult(info, rendition, _cue_dicts(cues), "embedded" if cues else None)
-
-
-def store_transcript(cues: Sequence[Cue], dest: str | os.PathLike[str]) -> Path:
-    """Write cues as WebVTT, atomically."""
-    out = Path(dest)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(format_webvtt(cues), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
-
-
-def parse_transcript_text(text: str) -> list[dict[str, Any]]:
-    """Cue dicts of WebVTT/SRT text (raises TranscriptError)."""
-    return _cue_dicts(parse_subtitles(text))
 
 
 def segment_prefix(video_id: str) -> str:

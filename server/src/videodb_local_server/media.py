@@ -580,8 +580,3 @@ def build_timeline_playlist(
 def build_full_playlist(rendition: Rendition, segment_uri_prefix: str = "") -> str:
     """The whole-video playlist, with segment URIs prefixed."""
     return playlist_from_pieces([rendition.segments], segment_uri_prefix)
-
-
-def timeline_coverage(rendition: Rendition, timeline: Sequence[tuple[float, float]]) -> float:
-    """Seconds of media a timeline playlist really contains (after snapping outward)."""
-    return sum(s.duration for piece in select_timeline(rendition, timeline) for s in piece)
