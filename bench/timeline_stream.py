@@ -9,7 +9,7 @@ concatenated with stream copy into 1 min ... 2 h videos, each then cut into 2 s 
 it is cached (``--cache-dir``, default ``$TMPDIR/videodb-bench-media``), so reruns are quick.
 
 Columns:
-  build       media.build_timeline_playlist() alone (median / p95 over --repeats, new random
+  build       hls.build_timeline_playlist() alone (median / p95 over --repeats, new random
               20-piece timeline each time)
   request     what the server does per POST /stream: load_rendition() (cached) + build
   cold index  parsing index.m3u8 after a restart (O(n), once per video, then cached; median of 7)
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common
 
-from videodb_local_server import media
+from videodb_local_server.media import hls
 
 PIECES = 20
 SEGMENT_SECONDS = 2.0
@@ -46,7 +46,7 @@ BASE_SECONDS = 60
 
 
 def _ffmpeg(*args: str) -> None:
-    media.run_ffmpeg(["-v", "error", "-y", *args], timeout=3600)
+    hls.run_ffmpeg(["-v", "error", "-y", *args], timeout=3600)
 
 
 def base_clip(cache: Path) -> Path:
@@ -100,22 +100,20 @@ def time_ms(func: Callable[[], Any], repeats: int) -> list[float]:
 
 
 def bench_local(rendition_dir: Path, repeats: int, seed: int) -> dict[str, Any]:
-    def cold_load() -> media.Rendition:
-        media._cache.clear()  # cold: as after a server restart
-        return media.load_rendition(rendition_dir)
+    def cold_load() -> hls.Rendition:
+        hls._cache.clear()  # cold: as after a server restart
+        return hls.load_rendition(rendition_dir)
 
     cold = common.median(time_ms(cold_load, 7))
-    rendition = media.load_rendition(rendition_dir)
+    rendition = hls.load_rendition(rendition_dir)
     rng = random.Random(seed)
     timelines = [random_timeline(rng, rendition.duration) for _ in range(repeats)]
     it = iter(timelines)
-    build = time_ms(lambda: media.build_timeline_playlist(rendition, next(it), "seg/m-x/"), repeats)
+    build = time_ms(lambda: hls.build_timeline_playlist(rendition, next(it), "seg/m-x/"), repeats)
     it2 = iter(timelines)
 
     def request() -> str:
-        return media.build_timeline_playlist(
-            media.load_rendition(rendition_dir), next(it2), "seg/m-x/"
-        )
+        return hls.build_timeline_playlist(hls.load_rendition(rendition_dir), next(it2), "seg/m-x/")
 
     req = time_ms(request, repeats)
     return {
@@ -193,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         t0 = time.perf_counter()
         videos[minutes] = long_video(cache, minutes)
         rendition_dir = cache / f"hls-{minutes}min"
-        media.segment_to_hls(videos[minutes], rendition_dir, segment_seconds=SEGMENT_SECONDS)
+        hls.segment_to_hls(videos[minutes], rendition_dir, segment_seconds=SEGMENT_SECONDS)
         prep = time.perf_counter() - t0
         row = {"video": f"{minutes} min", **bench_local(rendition_dir, args.repeats, args.seed)}
         row["prep"] = prep

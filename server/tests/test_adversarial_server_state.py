@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import requests
 
-from videodb_local_server import media
 from videodb_local_server.control import LocalVideoDBServer
+from videodb_local_server.media import hls
 
 # --------------------------------------------------------------------------- helpers
 
@@ -40,7 +40,7 @@ def admin_error(call: Any, *args: Any, **kwargs: Any) -> tuple[int, dict[str, An
 
 def make_video(path: Path, seconds: float, *, extra: tuple[str, ...] = ()) -> Path:
     """An H.264 + AAC MP4 of ``seconds`` made with the project's FFmpeg."""
-    cmd = [media.ffmpeg_exe(), "-v", "error", "-nostdin", "-y",
+    cmd = [hls.ffmpeg_exe(), "-v", "error", "-nostdin", "-y",
            "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
            "-f", "lavfi", "-i", "sine=frequency=300",
            "-t", f"{seconds:g}", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from videodb_local_server import demo, ingest, media
-from videodb_local_server.ranking import rank
-from videodb_local_server.transcript import Cue, load_transcript
+from videodb_local_server.media import demo, hls, ingest
+from videodb_local_server.media.ranking import rank
+from videodb_local_server.media.transcript import Cue, load_transcript
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_demo_set_has_distinct_titles_lengths_and_transcript_forms(
     forms = [v.transcript_path.suffix if v.transcript_path else "embedded" for v in videos]
     assert forms == [".vtt", "embedded", ".srt"]
     for video in videos:
-        info = media.probe(video.path)
+        info = hls.probe(video.path)
         assert info.duration == pytest.approx(video.duration, abs=0.1)
         assert (info.video_codec, info.audio_codec, info.width, info.height) == (
             "h264", "aac", 320, 180,
@@ -38,7 +38,7 @@ def test_demo_set_has_distinct_titles_lengths_and_transcript_forms(
 def test_transcripts_match_the_topics(videos: list[demo.DemoVideo], tmp_path: Path) -> None:
     for video, spec in zip(videos, demo.DEMO_SPECS, strict=True):
         if video.transcript_path is None:
-            assert media.extract_subtitles(video.path, tmp_path / "embedded.vtt")
+            assert hls.extract_subtitles(video.path, tmp_path / "embedded.vtt")
             cues = load_transcript(tmp_path / "embedded.vtt")
         else:
             cues = load_transcript(video.transcript_path)
@@ -57,7 +57,7 @@ def _close(got: list[Cue], want: list[Cue]) -> bool:
 def test_keyframes_every_second_allow_one_second_segments(
     videos: list[demo.DemoVideo], tmp_path: Path
 ) -> None:
-    rendition = media.segment_to_hls(videos[1].path, tmp_path / "hls", segment_seconds=1.0)
+    rendition = hls.segment_to_hls(videos[1].path, tmp_path / "hls", segment_seconds=1.0)
     assert rendition.stream_copy is True
     assert rendition.max_segment_duration == pytest.approx(1.0, abs=0.01)
 

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 import requests
 
-from videodb_local_server import media
-from videodb_local_server.demo import FPS
+from videodb_local_server.media import hls
+from videodb_local_server.media.demo import FPS
 
 FRAME = 1.0 / FPS
 
 
 def play(url: str) -> tuple[int, str]:
     """Decode a stream over HTTP; return (video frames, FFmpeg's error output)."""
-    report = media.decode(url)
+    report = hls.decode(url)
     return report.video_frames, report.errors
 
 
@@ -40,10 +40,10 @@ def test_whole_video_stream_plays_with_hls_content_types(
 ) -> None:
     url = stream(server, api, news, None)
     playlist = requests.get(url, timeout=30)
-    assert playlist.headers["Content-Type"].startswith(media.PLAYLIST_CONTENT_TYPE)
+    assert playlist.headers["Content-Type"].startswith(hls.PLAYLIST_CONTENT_TYPE)
     first = next(line for line in playlist.text.splitlines() if line.endswith(".ts"))
     segment = requests.get(requests.compat.urljoin(url, first), timeout=30)
-    assert segment.headers["Content-Type"].startswith(media.SEGMENT_CONTENT_TYPE)
+    assert segment.headers["Content-Type"].startswith(hls.SEGMENT_CONTENT_TYPE)
     assert segment.content[:1] == b"\x47"  # MPEG-TS sync byte
     frames, errors = play(url)
     assert errors == ""

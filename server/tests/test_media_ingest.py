@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from videodb_local_server import ingest, media
+from videodb_local_server.media import hls, ingest
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    cmd = [media.ffmpeg_exe(), "-v", "error", "-nostdin",
+    cmd = [hls.ffmpeg_exe(), "-v", "error", "-nostdin",
            "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
            "-f", "lavfi", "-i", "sine=frequency=300",
            "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",

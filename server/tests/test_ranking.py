@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from videodb_local_server.demo import DEMO_SPECS, spec_cues
-from videodb_local_server.ranking import TranscriptIndex, rank, stem, tokenize
-from videodb_local_server.transcript import Cue
+from videodb_local_server.media.demo import DEMO_SPECS, spec_cues
+from videodb_local_server.media.ranking import TranscriptIndex, rank, stem, tokenize
+from videodb_local_server.media.transcript import Cue
 
 NEWS = DEMO_SPECS[0]
 TOPIC = {t.title: (i * 30.0, (i + 1) * 30.0) for i, t in enumerate(NEWS.topics)}

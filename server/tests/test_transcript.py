@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from videodb_local_server.transcript import (
+from videodb_local_server.media.transcript import (
     Cue,
     TranscriptError,
     format_webvtt,

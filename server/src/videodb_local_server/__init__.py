@@ -6,8 +6,8 @@ drive it from Python with :class:`.control.LocalVideoDBServer`.
 Modules: ``app`` (state, middleware), ``api`` (VideoDB endpoints), ``hls`` (playlists, segments,
 player page), ``admin`` (``/_twin/...``), ``webapp`` (the aiohttp application: middleware and
 routes), ``jobs`` (clock-driven async jobs), ``store`` (SQLite), ``faults``, ``journal``,
-``server`` (process lifecycle), ``control`` (subprocess handle); media side: ``media``,
-``ingest``, ``transcript``, ``ranking``, ``demo``.
+``server`` (process lifecycle), ``control`` (subprocess handle); the media side, with no HTTP
+in it, is the ``media`` package (``hls``, ``ingest``, ``transcript``, ``ranking``, ``demo``).
 """
 
 from videodb_local_server.control import LocalVideoDBServer

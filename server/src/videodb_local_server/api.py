@@ -24,7 +24,6 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from . import ingest, media, ranking
 from .app import (
     STATE,
     ApiError,
@@ -37,8 +36,9 @@ from .app import (
     too_large,
 )
 from .jobs import Job, status_body
+from .media import hls, ingest, ranking
+from .media.transcript import Cue
 from .store import new_id
-from .transcript import Cue
 
 CONTENT_TYPES = ("spoken", "visual", "multimodal")
 MODEL_NAMES = ("basic", "pro", "ultra")
@@ -394,7 +394,7 @@ async def register_upload(request: web.Request) -> web.Response:
     media_dir = state.data_dir / "media" / vid
     try:
         result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
-    except (media.MediaError, ValueError) as exc:
+    except (hls.MediaError, ValueError) as exc:
         raise ApiError(400, f"Could not process the media file: {exc}", "invalid_media") from exc
     try:
         state.store.add_video(

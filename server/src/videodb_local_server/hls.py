@@ -8,9 +8,9 @@ import re
 
 from aiohttp import web
 
-from . import ingest
 from .app import STATE, ApiError, add_route, bad_request
-from .media import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
+from .media import ingest
+from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
 
 _VIDEO_ID_RE = re.compile(r"^m-[0-9a-f]+$")
 

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState
-from .media import sweep_stale_work
+from .media.hls import sweep_stale_work
 from .store import Store, new_id
 from .webapp import build_app
 
@@ -54,7 +54,7 @@ def raise_fd_limit() -> None:
 
 def ingest_demo(state: TwinState) -> None:
     """Create the demo videos once per data dir (blocking; runs before listening)."""
-    from . import demo, ingest
+    from .media import demo, ingest
 
     marker = state.data_dir / DEMO_MARKER
     if marker.exists():

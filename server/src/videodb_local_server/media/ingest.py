@@ -7,8 +7,8 @@ Layout of one video's ``media_dir``: ``index.m3u8`` + ``seg_NNNNN.ts`` (cut once
 
 Segment URIs in every playlist are **relative** to the playlist: ``seg/{video_id}/seg_NNNNN.ts``.
 A playlist served at ``/hls/{stream_id}.m3u8`` therefore fetches
-``/hls/seg/{video_id}/seg_NNNNN.ts`` (hls.py), which maps to ``{media_dir}/seg_NNNNN.ts``, whatever
-the origin or path prefix the server runs behind.
+``/hls/seg/{video_id}/seg_NNNNN.ts`` (the ``hls`` handlers), which maps to
+``{media_dir}/seg_NNNNN.ts``, whatever the origin or path prefix the server runs behind.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videodb_local_server import media
-from videodb_local_server.media import (
+from . import hls
+from .hls import (
     DEFAULT_SEGMENT_SECONDS,
     MediaInfo,
     Rendition,
@@ -29,7 +29,7 @@ from videodb_local_server.media import (
     load_rendition,
     select_timeline,
 )
-from videodb_local_server.transcript import (
+from .transcript import (
     Cue,
     TranscriptError,
     load_transcript,
@@ -43,7 +43,6 @@ __all__ = [
     "IngestResult",
     "compiled_playlist",
     "ingest_video",
-    "media",
     "read_subtitle",
     "segment_file",
     "segment_prefix",
@@ -104,15 +103,15 @@ def ingest_video(
 ) -> IngestResult:
     """Probe ``src``, cut it once into HLS in ``media_dir``, extract embedded subtitles.
 
-    Idempotent (a finished rendition/transcript is reused). Raises media.MediaError for a file
+    Idempotent (a finished rendition/transcript is reused). Raises hls.MediaError for a file
     FFmpeg cannot read.
     """
     folder = Path(media_dir)
-    info = media.probe(src)
-    rendition = media.segment_to_hls(src, folder, segment_seconds=segment_seconds, info=info)
+    info = hls.probe(src)
+    rendition = hls.segment_to_hls(src, folder, segment_seconds=segment_seconds, info=info)
     dest = folder / TRANSCRIPT_NAME
     cues: list[Cue] = []
-    if dest.is_file() or (info.has_subtitles and media.extract_subtitles(src, dest, info=info)):
+    if dest.is_file() or (info.has_subtitles and hls.extract_subtitles(src, dest, info=info)):
         try:
             cues = load_transcript(dest)
         except TranscriptError:
@@ -158,7 +157,7 @@ def compiled_playlist(
         rendition = _rendition(media_dir)
         prefix = segment_prefix(video_id)
         for piece in select_timeline(rendition, [(float(s), float(e)) for s, e in shots]):
-            pieces.append(tuple(media.Segment(prefix + s.uri, s.start, s.duration) for s in piece))
+            pieces.append(tuple(hls.Segment(prefix + s.uri, s.start, s.duration) for s in piece))
     if not pieces:
         raise ValueError("timeline is empty")
-    return media.playlist_from_pieces(pieces)
+    return hls.playlist_from_pieces(pieces)

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from videodb_local_server.transcript import Cue
+from .transcript import Cue
 
 K1 = 1.2
 B = 0.75

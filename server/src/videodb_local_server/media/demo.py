@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from videodb_local_server.media import MediaError, ffmpeg_exe, run_ffmpeg
-from videodb_local_server.transcript import Cue, format_timestamp, format_webvtt
+from .hls import MediaError, ffmpeg_exe, run_ffmpeg
+from .transcript import Cue, format_timestamp, format_webvtt
 
 DEMO_VERSION = 1
 MANIFEST = "demo.json"
@@ -342,7 +342,7 @@ def generate_demo(folder: str | os.PathLike[str], *, force: bool = False) -> lis
     return videos
 
 
-def main() -> None:  # pragma: no cover - convenience: python -m videodb_local_server.demo DIR
+def main() -> None:  # pragma: no cover - convenience: python -m videodb_local_server.media.demo DIR
     import sys
 
     for video in generate_demo(sys.argv[1] if len(sys.argv) > 1 else "videodb-demo"):
