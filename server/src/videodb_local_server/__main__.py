@@ -17,9 +17,9 @@ from .app import (
     ADMIN_TOKEN_HEADER,
     DEFAULT_MAX_UPLOAD,
     PLANS,
-    ApiError,
     TwinConfig,
 )
+from .errors import ApiError
 from .faults import FaultRuleError, load_rules
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES
 from .server import ServerOptions, raise_fd_limit, serve

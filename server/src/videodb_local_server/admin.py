@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, ApiError, TwinState, bad_request, read_capped
+from .app import STATE, TwinState, error_answer, read_capped
+from .errors import ApiError, BadRequest, InvalidFault
 from .faults import FaultRuleError
 
 
@@ -19,7 +20,7 @@ async def _body(request: web.Request) -> Any:
     try:
         return json.loads(raw) if raw else {}
     except (ValueError, RecursionError) as exc:
-        raise bad_request("admin body must be JSON (not nested too deeply)") from exc
+        raise BadRequest("admin body must be JSON (not nested too deeply)") from exc
 
 
 def _answer(data: Any) -> web.Response:
@@ -36,11 +37,11 @@ async def set_faults(request: web.Request) -> web.Response:
         rules, seed = body.get("rules", []), body.get("seed")
     else:
         message = f"faults body must be a list or an object, got {body!r}"
-        raise ApiError(400, message, "invalid_fault")
+        raise InvalidFault(message)
     try:
         state.faults.replace(rules if rules is not None else [], seed=seed)
     except FaultRuleError as exc:
-        raise ApiError(400, str(exc), "invalid_fault") from exc
+        raise InvalidFault(str(exc)) from exc
     return _answer(state.faults.describe())
 
 
@@ -59,7 +60,7 @@ async def get_journal(request: web.Request) -> web.Response:
     since = request.query.get("since")
     if since is not None:
         if not since.isascii() or not since.isdigit():
-            raise bad_request(f"since must be a whole number >= 0, got {since[:40]!r}")
+            raise BadRequest(f"since must be a whole number >= 0, got {since[:40]!r}")
         entries = [e for e in entries if e["seq"] > int(since)]
     return _answer({"entries": entries})
 
@@ -90,7 +91,7 @@ async def set_config(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body = await _body(request)
     if not isinstance(body, dict):
-        raise bad_request("config body must be an object")
+        raise BadRequest("config body must be an object")
     state.config.update(body)
     state.journal.resize(state.config.journal_size)
     return _answer(state.public_config())
@@ -100,8 +101,7 @@ async def _admin_errors(request: web.Request, handler: Any) -> web.StreamRespons
     try:
         return await handler(request)
     except ApiError as exc:
-        body = {"success": False, "message": exc.message, "error_code": exc.error_code}
-        return web.json_response(body, status=exc.status)
+        return error_answer(exc)
 
 
 def _wrap(handler: Any) -> Any:

@@ -24,16 +24,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from .app import (
-    STATE,
-    ApiError,
-    TwinState,
-    add_route,
-    bad_request,
-    ok,
-    origin_of,
-    read_capped,
-    too_large,
+from .app import STATE, TwinState, add_route, ok, origin_of, read_capped
+from .errors import (
+    BadRequest,
+    InsufficientCredits,
+    InvalidMedia,
+    NotFound,
+    PayloadTooLarge,
+    PlanUpgradeRequired,
 )
 from .jobs import Job, status_body
 from .media import hls, ingest, ranking
@@ -59,18 +57,18 @@ async def json_body(request: web.Request) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise bad_request("Request body is not valid JSON (or nested too deeply)") from exc
+        raise BadRequest("Request body is not valid JSON (or nested too deeply)") from exc
 
 
 def split_url(url: Any, field: str) -> SplitResult:
     """``url`` parsed, or a 400 naming ``field`` (``http://[::1`` is not a URL)."""
     if not isinstance(url, str) or not url:
-        raise bad_request(f"{field} is required")
+        raise BadRequest(f"{field} is required")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
-        raise bad_request(f"{field} is not a valid URL: {url!r}") from exc
+        raise BadRequest(f"{field} is not a valid URL: {url!r}") from exc
     return parts
 
 
@@ -124,20 +122,20 @@ async def check_outbound_url(state: TwinState, url: Any, field: str) -> str:
     """
     parts = split_url(url, field)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise bad_request(f"{field} must be an http(s) URL, got {url!r}")
+        raise BadRequest(f"{field} must be an http(s) URL, got {url!r}")
     if parts.username is not None or parts.password is not None or "\\" in str(url):
-        raise bad_request(f"{field} must not carry userinfo or backslashes")
+        raise BadRequest(f"{field} must not carry userinfo or backslashes")
     if is_admin_path(parts.path):
-        raise bad_request(f"{field} must not point at the server's admin API (/_twin/...)")
+        raise BadRequest(f"{field} must not point at the server's admin API (/_twin/...)")
     if not state.allow_remote_urls:
         host = parts.hostname.rstrip(".")
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80)
         except (OSError, UnicodeError) as exc:
-            raise bad_request(f"{field} host {parts.hostname!r} does not resolve") from exc
+            raise BadRequest(f"{field} host {parts.hostname!r} does not resolve") from exc
         addresses = {str(info[4][0]) for info in infos}
         if not addresses or not all(_is_loopback(a) for a in addresses):
-            raise bad_request(
+            raise BadRequest(
                 f"{field} must point at this machine (loopback); {parts.hostname!r} does not"
                 " (start the server with --allow-remote-urls to allow other hosts)"
             )
@@ -146,7 +144,7 @@ async def check_outbound_url(state: TwinState, url: Any, field: str) -> str:
 
 def require_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise bad_request("Request body must be a JSON object")
+        raise BadRequest("Request body must be a JSON object")
     return body
 
 
@@ -154,9 +152,9 @@ def require_plan(request: web.Request, *, billable: bool, gated: bool = False) -
     state = request.app[STATE]
     plan = state.keys.get(request.headers.get("x-access-token", ""), "pro")
     if billable and plan == "broke":
-        raise ApiError(402, "Insufficient credits for this request", "insufficient_credits")
+        raise InsufficientCredits("Insufficient credits for this request")
     if gated and plan == "free":
-        raise ApiError(403, "This feature is not available on your plan", "plan_upgrade_required")
+        raise PlanUpgradeRequired("This feature is not available on your plan")
 
 
 def iso(ts: float) -> str:
@@ -188,32 +186,32 @@ def video_payload(state: TwinState, origin: str, row: dict[str, Any]) -> dict[st
 def get_collection_or_404(state: TwinState, cid: str) -> dict[str, Any]:
     row = state.store.get_collection(cid)
     if row is None:
-        raise ApiError(404, f"Collection not found: {cid}", "not_found")
+        raise NotFound(f"Collection not found: {cid}")
     return row
 
 
 def get_video_or_404(state: TwinState, vid: str, cid: str | None = None) -> dict[str, Any]:
     row = state.store.get_video(vid)
     if row is None or (cid and row["collection_id"] != cid):
-        raise ApiError(404, f"Video not found: {vid}", "not_found")
+        raise NotFound(f"Video not found: {vid}")
     return row
 
 
 def parse_timeline(raw: Any, length: float, field: str = "timeline") -> list[tuple[float, float]]:
     """Pairs of finite numbers with 0 <= start < end <= length; 400 otherwise."""
     if not isinstance(raw, list) or not raw:
-        raise bad_request(f"{field} must be a non-empty list of [start, end]")
+        raise BadRequest(f"{field} must be a non-empty list of [start, end]")
     if len(raw) > MAX_TIMELINE_SEGMENTS:
-        raise bad_request(f"{field} has more than {MAX_TIMELINE_SEGMENTS} pieces")
+        raise BadRequest(f"{field} has more than {MAX_TIMELINE_SEGMENTS} pieces")
     pairs = []
     for item in raw:
         if not (isinstance(item, list) and len(item) == 2 and all(_is_num(x) for x in item)):
-            raise bad_request(f"Invalid {field} entry {item!r}")
+            raise BadRequest(f"Invalid {field} entry {item!r}")
         start, end = float(item[0]), float(item[1])
         if not 0 <= start < end:
-            raise bad_request(f"Invalid {field} range {item!r}")
+            raise BadRequest(f"Invalid {field} range {item!r}")
         if end > length + LENGTH_TOLERANCE:
-            raise bad_request(f"{field} range {item!r} is beyond the video length")
+            raise BadRequest(f"{field} range {item!r} is beyond the video length")
         pairs.append((start, min(end, length)))
     return pairs
 
@@ -284,9 +282,9 @@ async def list_videos(request: web.Request) -> web.Response:
         page = int(request.query.get("page_index", 0))
         count = int(request.query.get("count", 0)) or len(rows) or 1
     except ValueError as exc:
-        raise bad_request("page_index and count must be integers") from exc
+        raise BadRequest("page_index and count must be integers") from exc
     if page < 0 or count < 0:
-        raise bad_request("page_index and count must be >= 0")
+        raise BadRequest("page_index and count must be >= 0")
     rows = rows[page * count : (page + 1) * count]
     origin = origin_of(request)
     return ok({"videos": [video_payload(state, origin, r) for r in rows]})
@@ -315,12 +313,12 @@ async def receive_upload(request: web.Request) -> web.Response:
     state = request.app[STATE]
     token = request.match_info["token"]
     if state.store.get_upload(token) is None:
-        raise ApiError(404, "Unknown upload URL", "not_found")
+        raise NotFound("Unknown upload URL")
     if not request.content_type.startswith("multipart/"):
-        raise bad_request("Upload must be multipart/form-data with a 'file' field")
+        raise BadRequest("Upload must be multipart/form-data with a 'file' field")
     limit = state.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
+        raise PayloadTooLarge.over(limit)
     reader = await request.multipart()
     dest = state.data_dir / "uploads" / token
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -336,10 +334,10 @@ async def receive_upload(request: web.Request) -> web.Response:
                 out.write(chunk)
         if written > limit:
             dest.unlink(missing_ok=True)
-            raise too_large(limit)
+            raise PayloadTooLarge.over(limit)
         state.store.set_upload_path(token, str(dest))
         return web.json_response({"success": True})
-    raise bad_request("Upload has no 'file' field")
+    raise BadRequest("Upload has no 'file' field")
 
 
 def _uploaded_file(state: TwinState, url: Any) -> Path:
@@ -349,12 +347,12 @@ def _uploaded_file(state: TwinState, url: Any) -> Path:
     if parts.path.startswith("/upload/"):
         row = state.store.get_upload(parts.path.rsplit("/", 1)[-1])
         if row is None or not row["path"]:
-            raise bad_request("Nothing was uploaded to this upload URL")
+            raise BadRequest("Nothing was uploaded to this upload URL")
         path = Path(row["path"])
         if not path.is_file():
-            raise bad_request("Nothing was uploaded to this upload URL")
+            raise BadRequest("Nothing was uploaded to this upload URL")
         return path
-    raise bad_request("The local server cannot fetch remote URLs (url)")
+    raise BadRequest("The local server cannot fetch remote URLs (url)")
 
 
 def _media_root_file(state: TwinState, path: str) -> Path:
@@ -362,10 +360,10 @@ def _media_root_file(state: TwinState, path: str) -> Path:
     escapes); one message for "outside" and "missing", so it is no existence oracle."""
     root = state.media_root
     if root is None:
-        raise bad_request("url: file:// URLs are off (start the server with --media-root DIR)")
+        raise BadRequest("url: file:// URLs are off (start the server with --media-root DIR)")
     real = Path(os.path.realpath(path))
     if not real.is_relative_to(root) or not real.is_file():
-        raise bad_request("url: file:// URL is not a file inside the media root")
+        raise BadRequest("url: file:// URL is not a file inside the media root")
     return real
 
 
@@ -379,7 +377,7 @@ async def register_upload(request: web.Request) -> web.Response:
     name = body.get("name") or src.stem
     media_type = body.get("media_type")
     if media_type not in (None, "video", "subtitle"):
-        raise bad_request(f"Unsupported media_type {media_type!r}")
+        raise BadRequest(f"Unsupported media_type {media_type!r}")
     loop = asyncio.get_running_loop()
     cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
     if cues is not None or media_type == "subtitle":
@@ -395,7 +393,7 @@ async def register_upload(request: web.Request) -> web.Response:
     try:
         result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
     except (hls.MediaError, ValueError) as exc:
-        raise ApiError(400, f"Could not process the media file: {exc}", "invalid_media") from exc
+        raise InvalidMedia(f"Could not process the media file: {exc}") from exc
     try:
         state.store.add_video(
             vid=vid,
@@ -424,7 +422,7 @@ def _register_subtitle(
 ) -> web.Response:
     """A WebVTT/SRT upload is the transcript of the video with the same name (now or later)."""
     if not cues:
-        raise bad_request("Subtitle file has no cues (expected WebVTT or SRT)")
+        raise BadRequest("Subtitle file has no cues (expected WebVTT or SRT)")
     video = state.store.find_video_by_name(cid, name)
     sid = new_id("sub")
     state.store.add_subtitle(sid, cid, name, cues, video["id"] if video else None)
@@ -466,13 +464,13 @@ async def compile_shots(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body = await json_body(request)
     if not isinstance(body, list) or not body:
-        raise bad_request("Body must be a non-empty JSON array of shots")
+        raise BadRequest("Body must be a non-empty JSON array of shots")
     items = []
     for entry in body:
         entry = require_object(entry)
         vid = entry.get("video_id")
         if not isinstance(vid, str):
-            raise bad_request("Each entry needs a video_id")
+            raise BadRequest("Each entry needs a video_id")
         video = get_video_or_404(state, vid, entry.get("collection_id"))
         shots = parse_timeline(entry.get("shots"), float(video["length"]), "shots")
         items.append((vid, video["media_dir"], shots))
@@ -496,7 +494,7 @@ async def _in_thread(func: Any, *args: Any) -> Any:
     try:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
     except ValueError as exc:
-        raise bad_request(str(exc)) from exc
+        raise BadRequest(str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- async jobs
@@ -507,7 +505,7 @@ def _check_choice(body: dict[str, Any], name: str, choices: tuple[str, ...], def
     if value is None:
         return default
     if value not in choices:
-        raise bad_request(f"Invalid {name} {value!r}; expected one of {choices}")
+        raise BadRequest(f"Invalid {name} {value!r}; expected one of {choices}")
     return str(value)
 
 
@@ -517,14 +515,14 @@ async def clip(request: web.Request) -> web.Response:
     body = require_object(await json_body(request))
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise bad_request("prompt is required")
+        raise BadRequest("prompt is required")
     _check_choice(body, "content_type", CONTENT_TYPES, "spoken")
     model = _check_choice(body, "model_name", MODEL_NAMES, "basic")
     scene_index_id = body.get("scene_index_id")
     if scene_index_id is not None and not (
         isinstance(scene_index_id, str) and _SCENE_INDEX_RE.match(scene_index_id)
     ):
-        raise bad_request("scene_index_id must be 16 hex characters")
+        raise BadRequest("scene_index_id must be 16 hex characters")
     callback_url = await _callback_url(state, body)
     require_plan(request, billable=True, gated=model in PLAN_GATED_MODELS)
     job = new_job(request, "clip", video["id"])
@@ -570,7 +568,7 @@ async def index_video(request: web.Request) -> web.Response:
     body = require_object(await json_body(request))
     index_type = body.get("index_type", "spoken_word")
     if index_type != "spoken_word":
-        raise bad_request(f"Unsupported index_type {index_type!r}")
+        raise BadRequest(f"Unsupported index_type {index_type!r}")
     callback_url = await _callback_url(state, body)
     require_plan(request, billable=True)
     job = new_job(request, "index", video["id"])
@@ -620,7 +618,7 @@ async def poll_job(request: web.Request) -> web.Response:
     state.stats["polls"] += 1
     job = state.jobs.get(request.match_info["job"])
     if job is None:
-        raise ApiError(404, "Job not found", "not_found")
+        raise NotFound("Job not found")
     if request.get("fail_job") and not job.failed:
         job.fail("Injected job failure", "job_failed")
         state.store.save_job(job)

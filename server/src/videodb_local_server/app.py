@@ -19,6 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
+from .errors import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
 from .faults import FaultRule, FaultSet
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job
 from .journal import Journal
@@ -44,30 +53,9 @@ MAX_JSON_BODY = 4 * 1024 * 1024
 DEFAULT_MAX_UPLOAD = 2 * 1024**3
 
 
-class ApiError(Exception):
-    """An error answer in the VideoDB envelope."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        error_code: str,
-        *,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_code = error_code
-        self.headers = headers or {}
-
-
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, message, "invalid_request")
-
-
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"Request body is larger than {limit} bytes", "payload_too_large")
+def error_answer(exc: ApiError) -> web.Response:
+    """The envelope of an error type: its status, message, ``error_code`` and headers."""
+    return error_response(exc.status, exc.message, exc.error_code, exc.headers)
 
 
 def error_response(
@@ -101,18 +89,18 @@ class TwinConfig:
             or negative numbers are refused (400 naming the field and the value).
         """
         if not isinstance(changes, dict):
-            raise bad_request(f"config must be an object, got {type(changes).__name__}")
+            raise BadRequest(f"config must be an object, got {type(changes).__name__}")
         candidate = replace(self)
         for name, value in changes.items():
             if name not in self.__dataclass_fields__:
-                raise bad_request(f"unknown setting {name!r}")
+                raise BadRequest(f"unknown setting {name!r}")
             setattr(candidate, name, _config_value(name, value, type(getattr(self, name))))
         if candidate.terminal_shape not in TERMINAL_SHAPES:
-            raise bad_request(f"terminal_shape must be one of {TERMINAL_SHAPES}")
+            raise BadRequest(f"terminal_shape must be one of {TERMINAL_SHAPES}")
         if candidate.progress_style not in PROGRESS_STYLES:
-            raise bad_request(f"progress_style must be one of {PROGRESS_STYLES}")
+            raise BadRequest(f"progress_style must be one of {PROGRESS_STYLES}")
         if candidate.length_style not in ("string", "number"):
-            raise bad_request("length_style must be 'string' or 'number'")
+            raise BadRequest("length_style must be 'string' or 'number'")
         for name, value in asdict(candidate).items():
             setattr(self, name, value)
 
@@ -122,13 +110,13 @@ def _config_value(name: str, value: Any, kind: type) -> Any:
     numbers, numbers finite and >= 0."""
     if kind is str:
         if not isinstance(value, str):
-            raise bad_request(f"{name} must be a string, got {value!r}")
+            raise BadRequest(f"{name} must be a string, got {value!r}")
         return value
     numeric = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, numeric):
-        raise bad_request(f"{name} must be a {kind.__name__}, got {value!r}")
+        raise BadRequest(f"{name} must be a {kind.__name__}, got {value!r}")
     if not math.isfinite(value) or value < 0:
-        raise bad_request(f"{name} must be a finite number >= 0, got {value!r}")
+        raise BadRequest(f"{name} must be a finite number >= 0, got {value!r}")
     return kind(value)
 
 
@@ -231,11 +219,11 @@ async def read_capped(request: web.Request, limit: int = MAX_JSON_BODY) -> bytes
     :param limit: largest accepted size in bytes.
     """
     if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
+        raise PayloadTooLarge.over(limit)
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
-        raise too_large(limit) from exc
+        raise PayloadTooLarge.over(limit) from exc
 
 
 def drop_connection(request: web.Request) -> None:
@@ -271,7 +259,7 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if path.startswith("/_twin/"):
         if not admin_allowed(request, state.admin_token):
             message = f"Missing or invalid admin token ({ADMIN_TOKEN_HEADER})"
-            return refuse(error_response(401, message, "unauthorized"))
+            return refuse(error_answer(Unauthorized(message)))
         return await _guarded(request, handler, path)
     state.stats["requests"] += 1
     rule = None
@@ -293,7 +281,7 @@ async def twin_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 try:
                     journal_body = await read_capped(request)
                 except ApiError as exc:
-                    response = refuse(error_response(exc.status, exc.message, exc.error_code))
+                    response = refuse(error_answer(exc))
                     status = response.status
                     return response
             response = await _fault_before(state, rule, request)
@@ -361,8 +349,8 @@ def _connection_name(request: web.Request) -> str | None:
 
 def _unauthorized(auth: str) -> web.Response:
     if auth == "missing":
-        return error_response(401, "Missing API key (x-access-token)", "unauthorized")
-    return error_response(401, "Invalid API key", "unauthorized")
+        return error_answer(Unauthorized("Missing API key (x-access-token)"))
+    return error_answer(Unauthorized("Invalid API key"))
 
 
 async def _guarded(request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
@@ -370,20 +358,20 @@ async def _guarded(request: web.Request, handler: Handler, path: str) -> web.Str
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, exc.error_code, exc.headers)
+        return error_answer(exc)
     except web.HTTPNotFound:
-        return error_response(404, f"No such endpoint: {request.method} {path}", "not_found")
+        return error_answer(NotFound(f"No such endpoint: {request.method} {path}"))
     except web.HTTPMethodNotAllowed:
-        return error_response(405, f"Method not allowed: {request.method}", "invalid_request")
+        return error_answer(MethodNotAllowed(f"Method not allowed: {request.method}"))
     except web.HTTPRequestEntityTooLarge:
-        return refuse(error_response(413, "Request body is too large", "payload_too_large"))
+        return refuse(error_answer(PayloadTooLarge("Request body is too large")))
     except (json.JSONDecodeError, RecursionError):
-        return error_response(400, "Request body is not valid JSON", "invalid_request")
+        return error_answer(BadRequest("Request body is not valid JSON"))
     except (asyncio.CancelledError, DroppedError):
         raise
     except Exception:
         log.exception("unexpected error in %s %s", request.method, path)
-        return error_response(500, "Internal error in the local server", "internal_error")
+        return error_answer(InternalError("Internal error in the local server"))
 
 
 def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:

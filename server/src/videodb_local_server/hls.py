@@ -8,7 +8,8 @@ import re
 
 from aiohttp import web
 
-from .app import STATE, ApiError, add_route, bad_request
+from .app import STATE, add_route
+from .errors import BadRequest, NotFound
 from .media import ingest
 from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
 
@@ -39,7 +40,7 @@ async def playlist(request: web.Request) -> web.Response:
     if text is None:
         row = state.store.get_stream(sid)
         if row is None:
-            raise ApiError(404, f"Stream not found: {sid}", "not_found")
+            raise NotFound(f"Stream not found: {sid}")
         text = row["playlist"]
         state.remember_playlist(sid, text)
     return web.Response(text=text, content_type=PLAYLIST_CONTENT_TYPE)
@@ -51,14 +52,14 @@ async def segment(request: web.Request) -> web.StreamResponse:
     video = state.store.get_video(vid) if _VIDEO_ID_RE.match(vid) else None
     path = None if video is None else ingest.segment_file(video["media_dir"], name)
     if path is None:
-        raise ApiError(404, "Segment not found", "not_found")
+        raise NotFound("Segment not found")
     return web.FileResponse(path, headers={"Content-Type": SEGMENT_CONTENT_TYPE})
 
 
 async def player(request: web.Request) -> web.Response:
     url = request.query.get("url", "")
     if not url.startswith(("http://", "https://")):
-        raise bad_request("player needs ?url=<stream url>")
+        raise BadRequest("player needs ?url=<stream url>")
     page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
     return web.Response(text=page, content_type="text/html")
 
