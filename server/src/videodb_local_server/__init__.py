@@ -3,7 +3,8 @@
 Run it with ``videodb-local-server`` (or ``python -m videodb_local_server``);
 drive it from Python with :class:`.control.LocalVideoDBServer`.
 
-Modules: ``app`` (state, middleware), ``api`` (VideoDB endpoints), ``hls`` (playlists, segments,
+Modules: ``backend`` (state and rules, no HTTP), ``errors`` (error types), ``app`` (the
+middleware, envelopes), ``api`` (VideoDB endpoints), ``hls`` (playlists, segments,
 player page), ``admin`` (``/_twin/...``), ``webapp`` (the aiohttp application: middleware and
 routes), ``jobs`` (clock-driven async jobs), ``store`` (SQLite), ``faults``, ``journal``,
 ``server`` (process lifecycle), ``control`` (subprocess handle); the media side, with no HTTP

@@ -12,13 +12,8 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from .app import (
-    ADMIN_TOKEN_ENV,
-    ADMIN_TOKEN_HEADER,
-    DEFAULT_MAX_UPLOAD,
-    PLANS,
-    TwinConfig,
-)
+from .app import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER
+from .backend import DEFAULT_MAX_UPLOAD, PLANS, TwinConfig
 from .errors import ApiError
 from .faults import FaultRuleError, load_rules
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES

@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, TwinState, error_answer, read_capped
+from .app import STATE, error_answer, read_capped
+from .backend import TwinState
 from .errors import ApiError, BadRequest, InvalidFault
 from .faults import FaultRuleError
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import ipaddress
 import json
-import math
 import os
 import re
 import secrets
@@ -17,14 +15,25 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, quote, unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import aiohttp
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from .app import STATE, TwinState, add_route, ok, origin_of, read_capped
+from .app import STATE, add_route, ok, origin_of, read_capped
+from .backend import (
+    TwinState,
+    clip_result,
+    get_collection_or_404,
+    get_video_or_404,
+    parse_timeline,
+    save_stream,
+    stream_digest,
+    stream_urls,
+    video_payload,
+)
 from .errors import (
     BadRequest,
     InsufficientCredits,
@@ -34,17 +43,13 @@ from .errors import (
     PlanUpgradeRequired,
 )
 from .jobs import Job, status_body
-from .media import hls, ingest, ranking
-from .media.transcript import Cue
+from .media import hls, ingest
 from .store import new_id
 
 CONTENT_TYPES = ("spoken", "visual", "multimodal")
 MODEL_NAMES = ("basic", "pro", "ultra")
 PLAN_GATED_MODELS = ("pro", "ultra")
-MAX_TIMELINE_SEGMENTS = 1000
 _SCENE_INDEX_RE = re.compile(r"^[0-9a-f]{16}$")
-#: Timeline ends may overshoot the length by float noise (``length`` is rounded to 1 µs).
-LENGTH_TOLERANCE = 0.05
 
 
 # --------------------------------------------------------------------------- helpers
@@ -155,69 +160,6 @@ def require_plan(request: web.Request, *, billable: bool, gated: bool = False) -
         raise InsufficientCredits("Insufficient credits for this request")
     if gated and plan == "free":
         raise PlanUpgradeRequired("This feature is not available on your plan")
-
-
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def stream_urls(origin: str, stream_id: str) -> dict[str, str]:
-    stream_url = f"{origin}/hls/{stream_id}.m3u8"
-    return {"stream_url": stream_url, "player_url": f"{origin}/player?url={quote(stream_url)}"}
-
-
-def video_payload(state: TwinState, origin: str, row: dict[str, Any]) -> dict[str, Any]:
-    urls: dict[str, str | None] = {"stream_url": None, "player_url": None}
-    if row["stream_id"]:
-        urls.update(stream_urls(origin, row["stream_id"]))
-    length = float(row["length"])
-    return {
-        "id": row["id"],
-        "collection_id": row["collection_id"],
-        "name": row["name"],
-        "description": row["description"],
-        **urls,
-        "thumbnail_url": None,
-        "length": f"{length:.6f}" if state.config.length_style == "string" else length,
-        "created_at": iso(row["created_at"]),
-    }
-
-
-def get_collection_or_404(state: TwinState, cid: str) -> dict[str, Any]:
-    row = state.store.get_collection(cid)
-    if row is None:
-        raise NotFound(f"Collection not found: {cid}")
-    return row
-
-
-def get_video_or_404(state: TwinState, vid: str, cid: str | None = None) -> dict[str, Any]:
-    row = state.store.get_video(vid)
-    if row is None or (cid and row["collection_id"] != cid):
-        raise NotFound(f"Video not found: {vid}")
-    return row
-
-
-def parse_timeline(raw: Any, length: float, field: str = "timeline") -> list[tuple[float, float]]:
-    """Pairs of finite numbers with 0 <= start < end <= length; 400 otherwise."""
-    if not isinstance(raw, list) or not raw:
-        raise BadRequest(f"{field} must be a non-empty list of [start, end]")
-    if len(raw) > MAX_TIMELINE_SEGMENTS:
-        raise BadRequest(f"{field} has more than {MAX_TIMELINE_SEGMENTS} pieces")
-    pairs = []
-    for item in raw:
-        if not (isinstance(item, list) and len(item) == 2 and all(_is_num(x) for x in item)):
-            raise BadRequest(f"Invalid {field} entry {item!r}")
-        start, end = float(item[0]), float(item[1])
-        if not 0 <= start < end:
-            raise BadRequest(f"Invalid {field} range {item!r}")
-        if end > length + LENGTH_TOLERANCE:
-            raise BadRequest(f"{field} range {item!r} is beyond the video length")
-        pairs.append((start, min(end, length)))
-    return pairs
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def async_start(origin: str, job: Job, *, request_type: str = "sync") -> web.Response:
@@ -447,16 +389,16 @@ async def generate_stream(request: web.Request) -> web.Response:
         if sid is None:
             sid = "s-" + video["id"][2:]
             playlist = await _in_thread(ingest.whole_playlist, video["id"], video["media_dir"])
-            _save_stream(state, sid, video["id"], None, playlist)
+            save_stream(state, sid, video["id"], None, playlist)
             state.store.set_whole_stream(video["id"], sid)
         return ok(stream_urls(origin, sid))
     timeline = parse_timeline(raw_timeline, length)
-    sid = "t-" + _digest([video["id"], timeline])
+    sid = "t-" + stream_digest([video["id"], timeline])
     if sid not in state.playlists and state.store.get_stream(sid) is None:
         playlist = await _in_thread(
             ingest.timeline_playlist, video["id"], video["media_dir"], timeline
         )
-        _save_stream(state, sid, video["id"], timeline, playlist)
+        save_stream(state, sid, video["id"], timeline, playlist)
     return ok(stream_urls(origin, sid))
 
 
@@ -474,20 +416,11 @@ async def compile_shots(request: web.Request) -> web.Response:
         video = get_video_or_404(state, vid, entry.get("collection_id"))
         shots = parse_timeline(entry.get("shots"), float(video["length"]), "shots")
         items.append((vid, video["media_dir"], shots))
-    sid = "c-" + _digest([(vid, shots) for vid, _, shots in items])
+    sid = "c-" + stream_digest([(vid, shots) for vid, _, shots in items])
     if sid not in state.playlists and state.store.get_stream(sid) is None:
         playlist = await _in_thread(ingest.compiled_playlist, items)
-        _save_stream(state, sid, None, [[v, s] for v, _, s in items], playlist)
+        save_stream(state, sid, None, [[v, s] for v, _, s in items], playlist)
     return ok(stream_urls(origin_of(request), sid))
-
-
-def _save_stream(state: TwinState, sid: str, vid: str | None, spec: Any, playlist: str) -> None:
-    state.store.add_stream(sid, vid, spec, playlist)
-    state.remember_playlist(sid, playlist)
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha1(json.dumps(value).encode()).hexdigest()[:16]
 
 
 async def _in_thread(func: Any, *args: Any) -> Any:
@@ -526,40 +459,9 @@ async def clip(request: web.Request) -> web.Response:
     callback_url = await _callback_url(state, body)
     require_plan(request, billable=True, gated=model in PLAN_GATED_MODELS)
     job = new_job(request, "clip", video["id"])
-    job.result = _clip_result(state, video, prompt)
+    job.result = clip_result(state, video, prompt)
     state.add_job(job)
     return _started(request, job, callback_url)
-
-
-CLIP_CACHE_SIZE = 4096
-
-
-def _clip_result(state: TwinState, video: dict[str, Any], prompt: str) -> dict[str, Any]:
-    """Ranked at creation (and memoised), so the poll path only serves a cached answer."""
-    key = (video["id"], prompt)
-    cached = state.clip_cache.get(key)
-    if cached is None:
-        cached = _rank_clip(state, video, prompt)
-        if len(state.clip_cache) >= CLIP_CACHE_SIZE:
-            state.clip_cache.clear()
-        state.clip_cache[key] = cached
-    return cached
-
-
-def _rank_clip(state: TwinState, video: dict[str, Any], prompt: str) -> dict[str, Any]:
-    cues = state.store.get_transcript(video["id"]) or []
-    docs = ranking.rank(prompt, [Cue(**c) for c in cues]) if cues else []
-    result = {
-        "video_id": video["id"],
-        "collection_id": video["collection_id"],
-        "length": float(video["length"]),
-        "title": video["name"],
-        "docs": docs,
-    }
-    data: dict[str, Any] = {"results": [result]}
-    if not cues:
-        data["message"] = "The video has no transcript; upload a WebVTT/SRT file with its name"
-    return data
 
 
 async def index_video(request: web.Request) -> web.Response:

@@ -1,4 +1,6 @@
-"""The local VideoDB server's aiohttp application: state, the one middleware, routing.
+"""The HTTP side the handlers share: the one middleware, the envelope, auth, body caps.
+
+State and rules are in ``backend`` (no HTTP there); ``webapp`` assembles the application.
 
 The middleware does, in order: the admin token check (``/_twin/...`` is never journaled or
 faulted), fault selection, auth (before any body is read), the body size cap, the handler,
@@ -11,14 +13,12 @@ import asyncio
 import hmac
 import json
 import logging
-import math
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from .backend import TwinState
 from .errors import (
     ApiError,
     BadRequest,
@@ -28,29 +28,20 @@ from .errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from .faults import FaultRule, FaultSet
-from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job
-from .journal import Journal
-from .store import Store
+from .faults import FaultRule
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-#: Plans a key can have (``--api-key KEY:plan``): ``pro`` can do everything, ``free`` gets 403
-#: for plan-gated options, ``broke`` gets 402 on billable calls.
-PLANS = ("pro", "free", "broke")
 #: Paths that need no API key: presigned uploads and what a video player fetches.
 PUBLIC_PREFIXES = ("/upload/", "/hls/", "/player")
-MAX_CACHED_PLAYLISTS = 10_000
 #: Header that carries the admin token on every ``/_twin/...`` call.
 ADMIN_TOKEN_HEADER = "x-twin-admin-token"
 #: Environment variable the server reads the admin token from when no flag gives one.
 ADMIN_TOKEN_ENV = "VIDEODB_LOCAL_ADMIN_TOKEN"
 #: Largest body accepted on the JSON routes (and the admin API).
 MAX_JSON_BODY = 4 * 1024 * 1024
-#: Default largest upload (``--max-upload-bytes``).
-DEFAULT_MAX_UPLOAD = 2 * 1024**3
 
 
 def error_answer(exc: ApiError) -> web.Response:
@@ -67,119 +58,6 @@ def error_response(
 
 def ok(data: Any, **extra: Any) -> web.Response:
     return web.json_response({"success": True, "data": data, **extra})
-
-
-@dataclass
-class TwinConfig:
-    """Run-time settings, changeable through ``POST /_twin/config``."""
-
-    job_seconds: float = 3.0
-    terminal_shape: str = "flat"
-    progress_style: str = "mixed"
-    length_style: str = "string"
-    journal_size: int = 10_000
-    #: Origin written into absolute URLs (output_url, stream URLs) instead of the one the
-    #: client addressed; lets tests play a service that points clients elsewhere.
-    public_origin: str = ""
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Apply ``changes`` all or nothing: a copy is validated whole, then swapped in.
-
-        :param changes: setting name -> new value; unknown names, wrong types and non-finite
-            or negative numbers are refused (400 naming the field and the value).
-        """
-        if not isinstance(changes, dict):
-            raise BadRequest(f"config must be an object, got {type(changes).__name__}")
-        candidate = replace(self)
-        for name, value in changes.items():
-            if name not in self.__dataclass_fields__:
-                raise BadRequest(f"unknown setting {name!r}")
-            setattr(candidate, name, _config_value(name, value, type(getattr(self, name))))
-        if candidate.terminal_shape not in TERMINAL_SHAPES:
-            raise BadRequest(f"terminal_shape must be one of {TERMINAL_SHAPES}")
-        if candidate.progress_style not in PROGRESS_STYLES:
-            raise BadRequest(f"progress_style must be one of {PROGRESS_STYLES}")
-        if candidate.length_style not in ("string", "number"):
-            raise BadRequest("length_style must be 'string' or 'number'")
-        for name, value in asdict(candidate).items():
-            setattr(self, name, value)
-
-
-def _config_value(name: str, value: Any, kind: type) -> Any:
-    """``value`` checked against the type of setting ``name``: no coercion of strings into
-    numbers, numbers finite and >= 0."""
-    if kind is str:
-        if not isinstance(value, str):
-            raise BadRequest(f"{name} must be a string, got {value!r}")
-        return value
-    numeric = (int,) if kind is int else (int, float)
-    if isinstance(value, bool) or not isinstance(value, numeric):
-        raise BadRequest(f"{name} must be a {kind.__name__}, got {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise BadRequest(f"{name} must be a finite number >= 0, got {value!r}")
-    return kind(value)
-
-
-@dataclass
-class TwinState:
-    data_dir: Path
-    keys: dict[str, str]
-    store: Store
-    config: TwinConfig = field(default_factory=TwinConfig)
-    faults: FaultSet = field(default_factory=FaultSet)
-    journal: Journal = field(default_factory=Journal)
-    jobs: dict[str, Job] = field(default_factory=dict)
-    playlists: dict[str, str] = field(default_factory=dict)
-    #: Clip answers by (video id, prompt): ranking is the costly part of starting a clip.
-    clip_cache: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    stats: dict[str, int] = field(
-        default_factory=lambda: {
-            "connections_opened": 0,
-            "requests": 0,
-            "polls": 0,
-            "faults_applied": 0,
-            "jobs_created": 0,
-        }
-    )
-    background: set[asyncio.Task[Any]] = field(default_factory=set)
-    #: Set by the server once listening: how many client connections are open now.
-    open_connections: Callable[[], int] = lambda: 0
-    #: Token every ``/_twin/...`` call must carry in ``x-twin-admin-token`` (empty: none works).
-    admin_token: str = ""
-    #: ``--allow-remote-urls``: callbacks may go to hosts other than loopback.
-    allow_remote_urls: bool = False
-    #: ``--media-root``: the only folder ``file://`` upload URLs may name (None: no file URLs).
-    media_root: Path | None = None
-    #: ``--max-upload-bytes``: largest file accepted on ``/upload/{token}``.
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-
-    def __post_init__(self) -> None:
-        self.journal.resize(self.config.journal_size)
-        for job in self.store.load_jobs():
-            self.jobs[job.id] = job
-
-    def add_job(self, job: Job) -> None:
-        self.jobs[job.id] = job
-        self.store.save_job(job)
-        self.stats["jobs_created"] += 1
-
-    def set_transcript(self, vid: str, cues: list[dict[str, Any]], source: str) -> None:
-        self.store.set_transcript(vid, cues, source)
-        self.clip_cache.clear()
-
-    def remember_playlist(self, sid: str, playlist: str) -> None:
-        """Hot playlists stay in memory (bounded); the store keeps them all."""
-        if len(self.playlists) >= MAX_CACHED_PLAYLISTS:
-            self.playlists.clear()
-        self.playlists[sid] = playlist
-
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-
-    def public_config(self) -> dict[str, Any]:
-        return {**asdict(self.config), "faults": self.faults.describe()}
 
 
 STATE: web.AppKey[TwinState] = web.AppKey("twin_state", TwinState)

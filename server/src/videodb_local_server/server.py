@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState
+from .backend import DEFAULT_MAX_UPLOAD, TwinConfig, TwinState
 from .media.hls import sweep_stale_work
 from .store import Store, new_id
 from .webapp import build_app

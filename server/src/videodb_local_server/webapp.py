@@ -10,7 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import admin, api, hls
-from .app import MAX_JSON_BODY, STATE, TwinState, twin_middleware
+from .app import MAX_JSON_BODY, STATE, twin_middleware
+from .backend import TwinState
 
 
 def build_app(state: TwinState) -> web.Application:
