@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import STATE, error_answer, read_capped
+from .app import error_answer, read_capped
 from .backend import TwinState
 from .errors import ApiError, BadRequest, InvalidFault
 from .faults import FaultRuleError
@@ -28,49 +28,6 @@ def _answer(data: Any) -> web.Response:
     return web.json_response({"success": True, "data": data})
 
 
-async def set_faults(request: web.Request) -> web.Response:
-    """Body: a list of rules, or ``{"rules": [...], "seed": 42}``. Replaces the active rules."""
-    state = request.app[STATE]
-    body = await _body(request)
-    if isinstance(body, list):
-        rules, seed = body, None
-    elif isinstance(body, dict):
-        rules, seed = body.get("rules", []), body.get("seed")
-    else:
-        message = f"faults body must be a list or an object, got {body!r}"
-        raise InvalidFault(message)
-    try:
-        state.faults.replace(rules if rules is not None else [], seed=seed)
-    except FaultRuleError as exc:
-        raise InvalidFault(str(exc)) from exc
-    return _answer(state.faults.describe())
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return _answer(request.app[STATE].faults.describe())
-
-
-async def clear_faults(request: web.Request) -> web.Response:
-    request.app[STATE].faults.clear()
-    return _answer({"rules": []})
-
-
-async def get_journal(request: web.Request) -> web.Response:
-    """``?since=<seq>`` returns only newer entries."""
-    entries = request.app[STATE].journal.entries()
-    since = request.query.get("since")
-    if since is not None:
-        if not since.isascii() or not since.isdigit():
-            raise BadRequest(f"since must be a whole number >= 0, got {since[:40]!r}")
-        entries = [e for e in entries if e["seq"] > int(since)]
-    return _answer({"entries": entries})
-
-
-async def clear_journal(request: web.Request) -> web.Response:
-    request.app[STATE].journal.clear()
-    return _answer({"entries": []})
-
-
 def stats_of(state: TwinState) -> dict[str, Any]:
     return {
         **state.stats,
@@ -78,24 +35,6 @@ def stats_of(state: TwinState) -> dict[str, Any]:
         "jobs": len(state.jobs),
         "journal_entries": len(state.journal),
     }
-
-
-async def get_stats(request: web.Request) -> web.Response:
-    return _answer(stats_of(request.app[STATE]))
-
-
-async def get_config(request: web.Request) -> web.Response:
-    return _answer(request.app[STATE].public_config())
-
-
-async def set_config(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    body = await _body(request)
-    if not isinstance(body, dict):
-        raise BadRequest("config body must be an object")
-    state.config.update(body)
-    state.journal.resize(state.config.journal_size)
-    return _answer(state.public_config())
 
 
 async def _admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -112,16 +51,77 @@ def _wrap(handler: Any) -> Any:
     return wrapped
 
 
-def setup_routes(app: web.Application) -> None:
+class AdminHandlers:
+    """The ``/_twin/...`` handlers of one state."""
+
+    def __init__(self, state: TwinState) -> None:
+        self.state = state
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        """Body: a list of rules, or ``{"rules": [...], "seed": 42}``. Replaces the active rules."""
+        state = self.state
+        body = await _body(request)
+        if isinstance(body, list):
+            rules, seed = body, None
+        elif isinstance(body, dict):
+            rules, seed = body.get("rules", []), body.get("seed")
+        else:
+            message = f"faults body must be a list or an object, got {body!r}"
+            raise InvalidFault(message)
+        try:
+            state.faults.replace(rules if rules is not None else [], seed=seed)
+        except FaultRuleError as exc:
+            raise InvalidFault(str(exc)) from exc
+        return _answer(state.faults.describe())
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return _answer(self.state.faults.describe())
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.state.faults.clear()
+        return _answer({"rules": []})
+
+    async def get_journal(self, request: web.Request) -> web.Response:
+        """``?since=<seq>`` returns only newer entries."""
+        entries = self.state.journal.entries()
+        since = request.query.get("since")
+        if since is not None:
+            if not since.isascii() or not since.isdigit():
+                raise BadRequest(f"since must be a whole number >= 0, got {since[:40]!r}")
+            entries = [e for e in entries if e["seq"] > int(since)]
+        return _answer({"entries": entries})
+
+    async def clear_journal(self, request: web.Request) -> web.Response:
+        self.state.journal.clear()
+        return _answer({"entries": []})
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return _answer(stats_of(self.state))
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        return _answer(self.state.public_config())
+
+    async def set_config(self, request: web.Request) -> web.Response:
+        state = self.state
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("config body must be an object")
+        state.config.update(body)
+        state.journal.resize(state.config.journal_size)
+        return _answer(state.public_config())
+
+
+def setup_routes(app: web.Application, state: TwinState) -> None:
+    handlers = AdminHandlers(state)
     routes = [
-        ("POST", "/_twin/faults", set_faults),
-        ("GET", "/_twin/faults", get_faults),
-        ("DELETE", "/_twin/faults", clear_faults),
-        ("GET", "/_twin/journal", get_journal),
-        ("DELETE", "/_twin/journal", clear_journal),
-        ("GET", "/_twin/stats", get_stats),
-        ("GET", "/_twin/config", get_config),
-        ("POST", "/_twin/config", set_config),
+        ("POST", "/_twin/faults", handlers.set_faults),
+        ("GET", "/_twin/faults", handlers.get_faults),
+        ("DELETE", "/_twin/faults", handlers.clear_faults),
+        ("GET", "/_twin/journal", handlers.get_journal),
+        ("DELETE", "/_twin/journal", handlers.clear_journal),
+        ("GET", "/_twin/stats", handlers.get_stats),
+        ("GET", "/_twin/config", handlers.get_config),
+        ("POST", "/_twin/config", handlers.set_config),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _wrap(handler))

@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from .app import STATE, add_route, ok, origin_of, read_capped
+from .app import add_route, ok, origin_of, read_capped
 from .backend import (
     TwinState,
     clip_result,
@@ -153,8 +153,9 @@ def require_object(body: Any) -> dict[str, Any]:
     return body
 
 
-def require_plan(request: web.Request, *, billable: bool, gated: bool = False) -> None:
-    state = request.app[STATE]
+def require_plan(
+    state: TwinState, request: web.Request, *, billable: bool, gated: bool = False
+) -> None:
     plan = state.keys.get(request.headers.get("x-access-token", ""), "pro")
     if billable and plan == "broke":
         raise InsufficientCredits("Insufficient credits for this request")
@@ -169,8 +170,7 @@ def async_start(origin: str, job: Job, *, request_type: str = "sync") -> web.Res
     )
 
 
-def new_job(request: web.Request, kind: str, video_id: str | None) -> Job:
-    state = request.app[STATE]
+def new_job(state: TwinState, request: web.Request, kind: str, video_id: str | None) -> Job:
     job = Job(
         id=secrets.token_hex(12),
         kind=kind,
@@ -181,105 +181,6 @@ def new_job(request: web.Request, kind: str, video_id: str | None) -> Job:
     if request.get("fail_job"):
         job.fail("Injected job failure", "job_failed")
     return job
-
-
-# --------------------------------------------------------------------------- user, collections
-
-
-async def get_user(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    key = request.headers["x-access-token"]
-    user_id = "u-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-    collections = [c["id"] for c in state.store.list_collections()]
-    return ok(
-        {
-            "user_id": user_id,
-            "user_name": "Local User",
-            "user_email": "local@videodb.invalid",
-            "plan": state.keys.get(key, "pro"),
-            "collections": collections,
-            "default_collection": "default",
-        }
-    )
-
-
-async def list_collections(request: web.Request) -> web.Response:
-    return ok({"collections": request.app[STATE].store.list_collections()})
-
-
-async def get_collection(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return ok(get_collection_or_404(state, request.match_info["cid"]))
-
-
-# --------------------------------------------------------------------------- videos
-
-
-async def list_videos(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    cid = request.query.get("collection_id", "default")
-    get_collection_or_404(state, cid)
-    rows = state.store.list_videos(cid)
-    try:
-        page = int(request.query.get("page_index", 0))
-        count = int(request.query.get("count", 0)) or len(rows) or 1
-    except ValueError as exc:
-        raise BadRequest("page_index and count must be integers") from exc
-    if page < 0 or count < 0:
-        raise BadRequest("page_index and count must be >= 0")
-    rows = rows[page * count : (page + 1) * count]
-    origin = origin_of(request)
-    return ok({"videos": [video_payload(state, origin, r) for r in rows]})
-
-
-async def get_video(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    row = get_video_or_404(state, request.match_info["vid"], request.query.get("collection_id"))
-    return ok(video_payload(state, origin_of(request), row))
-
-
-# --------------------------------------------------------------------------- upload
-
-
-async def get_upload_url(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    cid = request.match_info["cid"]
-    get_collection_or_404(state, cid)
-    token = secrets.token_urlsafe(18)
-    state.store.add_upload(token, cid, request.query.get("name"))
-    return ok({"upload_url": f"{origin_of(request)}/upload/{token}"})
-
-
-async def receive_upload(request: web.Request) -> web.Response:
-    """The presigned-URL stand-in: multipart with a ``file`` field, written to the data dir."""
-    state = request.app[STATE]
-    token = request.match_info["token"]
-    if state.store.get_upload(token) is None:
-        raise NotFound("Unknown upload URL")
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequest("Upload must be multipart/form-data with a 'file' field")
-    limit = state.max_upload_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge.over(limit)
-    reader = await request.multipart()
-    dest = state.data_dir / "uploads" / token
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    async for part in reader:
-        if not isinstance(part, aiohttp.BodyPartReader) or part.name != "file":
-            continue
-        written = 0
-        with dest.open("wb") as out:
-            while chunk := await part.read_chunk(1 << 20):
-                written += len(chunk)
-                if written > limit:
-                    break
-                out.write(chunk)
-        if written > limit:
-            dest.unlink(missing_ok=True)
-            raise PayloadTooLarge.over(limit)
-        state.store.set_upload_path(token, str(dest))
-        return web.json_response({"success": True})
-    raise BadRequest("Upload has no 'file' field")
 
 
 def _uploaded_file(state: TwinState, url: Any) -> Path:
@@ -309,56 +210,6 @@ def _media_root_file(state: TwinState, path: str) -> Path:
     return real
 
 
-async def register_upload(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    cid = request.match_info["cid"]
-    get_collection_or_404(state, cid)
-    body = require_object(await json_body(request))
-    require_plan(request, billable=True)
-    src = _uploaded_file(state, body.get("url"))
-    name = body.get("name") or src.stem
-    media_type = body.get("media_type")
-    if media_type not in (None, "video", "subtitle"):
-        raise BadRequest(f"Unsupported media_type {media_type!r}")
-    loop = asyncio.get_running_loop()
-    cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
-    if cues is not None or media_type == "subtitle":
-        return _register_subtitle(state, cid, name, cues)
-    # Idempotent by (collection, source URL, name): registering the same upload again (a
-    # client retrying after a lost answer) returns the video it made, not a second one.
-    source = str(body["url"])
-    existing = state.store.find_video_by_source(cid, source, name)
-    if existing is not None:
-        return ok(video_payload(state, origin_of(request), existing))
-    vid = new_id("m")
-    media_dir = state.data_dir / "media" / vid
-    try:
-        result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
-    except (hls.MediaError, ValueError) as exc:
-        raise InvalidMedia(f"Could not process the media file: {exc}") from exc
-    try:
-        state.store.add_video(
-            vid=vid,
-            collection_id=cid,
-            name=name,
-            description=body.get("description"),
-            length=result.length,
-            media_dir=str(media_dir),
-            source=source,
-        )
-    except sqlite3.IntegrityError:  # the same registration, sent twice at once, won the race
-        await loop.run_in_executor(None, shutil.rmtree, media_dir, True)
-        winner = state.store.find_video_by_source(cid, source, name)
-        if winner is None:
-            raise
-        return ok(video_payload(state, origin_of(request), winner))
-    cues = result.cues or state.store.take_pending_subtitle(cid, name, vid)
-    if cues:
-        state.set_transcript(vid, cues, result.cue_source or "sidecar")
-    row = get_video_or_404(state, vid)
-    return ok(video_payload(state, origin_of(request), row))
-
-
 def _register_subtitle(
     state: TwinState, cid: str, name: str, cues: list[dict[str, Any]] | None
 ) -> web.Response:
@@ -374,63 +225,11 @@ def _register_subtitle(
     return ok({**data, "video_id": video["id"] if video else None})
 
 
-# --------------------------------------------------------------------------- streams
-
-
-async def generate_stream(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    video = get_video_or_404(state, request.match_info["vid"])
-    body = require_object(await json_body(request))
-    length = float(video["length"])
-    raw_timeline = body.get("timeline")
-    origin = origin_of(request)
-    if raw_timeline is None:
-        sid = video["stream_id"]
-        if sid is None:
-            sid = "s-" + video["id"][2:]
-            playlist = await _in_thread(ingest.whole_playlist, video["id"], video["media_dir"])
-            save_stream(state, sid, video["id"], None, playlist)
-            state.store.set_whole_stream(video["id"], sid)
-        return ok(stream_urls(origin, sid))
-    timeline = parse_timeline(raw_timeline, length)
-    sid = "t-" + stream_digest([video["id"], timeline])
-    if sid not in state.playlists and state.store.get_stream(sid) is None:
-        playlist = await _in_thread(
-            ingest.timeline_playlist, video["id"], video["media_dir"], timeline
-        )
-        save_stream(state, sid, video["id"], timeline, playlist)
-    return ok(stream_urls(origin, sid))
-
-
-async def compile_shots(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    body = await json_body(request)
-    if not isinstance(body, list) or not body:
-        raise BadRequest("Body must be a non-empty JSON array of shots")
-    items = []
-    for entry in body:
-        entry = require_object(entry)
-        vid = entry.get("video_id")
-        if not isinstance(vid, str):
-            raise BadRequest("Each entry needs a video_id")
-        video = get_video_or_404(state, vid, entry.get("collection_id"))
-        shots = parse_timeline(entry.get("shots"), float(video["length"]), "shots")
-        items.append((vid, video["media_dir"], shots))
-    sid = "c-" + stream_digest([(vid, shots) for vid, _, shots in items])
-    if sid not in state.playlists and state.store.get_stream(sid) is None:
-        playlist = await _in_thread(ingest.compiled_playlist, items)
-        save_stream(state, sid, None, [[v, s] for v, _, s in items], playlist)
-    return ok(stream_urls(origin_of(request), sid))
-
-
 async def _in_thread(func: Any, *args: Any) -> Any:
     try:
         return await asyncio.get_running_loop().run_in_executor(None, func, *args)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
-
-
-# --------------------------------------------------------------------------- async jobs
 
 
 def _check_choice(body: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -442,47 +241,6 @@ def _check_choice(body: dict[str, Any], name: str, choices: tuple[str, ...], def
     return str(value)
 
 
-async def clip(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    video = get_video_or_404(state, request.match_info["vid"])
-    body = require_object(await json_body(request))
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise BadRequest("prompt is required")
-    _check_choice(body, "content_type", CONTENT_TYPES, "spoken")
-    model = _check_choice(body, "model_name", MODEL_NAMES, "basic")
-    scene_index_id = body.get("scene_index_id")
-    if scene_index_id is not None and not (
-        isinstance(scene_index_id, str) and _SCENE_INDEX_RE.match(scene_index_id)
-    ):
-        raise BadRequest("scene_index_id must be 16 hex characters")
-    callback_url = await _callback_url(state, body)
-    require_plan(request, billable=True, gated=model in PLAN_GATED_MODELS)
-    job = new_job(request, "clip", video["id"])
-    job.result = clip_result(state, video, prompt)
-    state.add_job(job)
-    return _started(request, job, callback_url)
-
-
-async def index_video(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    video = get_video_or_404(state, request.match_info["vid"])
-    body = require_object(await json_body(request))
-    index_type = body.get("index_type", "spoken_word")
-    if index_type != "spoken_word":
-        raise BadRequest(f"Unsupported index_type {index_type!r}")
-    callback_url = await _callback_url(state, body)
-    require_plan(request, billable=True)
-    job = new_job(request, "index", video["id"])
-    cues = state.store.get_transcript(video["id"])
-    if not cues and not job.failed:
-        job.fail("No spoken words found: the video has no transcript", "no_transcript")
-    else:
-        job.result = {"video_id": video["id"], "index_type": index_type, "cues": len(cues or [])}
-    state.add_job(job)
-    return _started(request, job, callback_url)
-
-
 async def _callback_url(state: TwinState, body: dict[str, Any]) -> str | None:
     url = body.get("callback_url")
     if url is None:
@@ -490,12 +248,13 @@ async def _callback_url(state: TwinState, body: dict[str, Any]) -> str | None:
     return await check_outbound_url(state, url, "callback_url")
 
 
-def _started(request: web.Request, job: Job, callback_url: str | None) -> web.Response:
+def _started(
+    state: TwinState, request: web.Request, job: Job, callback_url: str | None
+) -> web.Response:
     if callback_url is None:
-        return async_start(origin_of(request), job)
-    state = request.app[STATE]
+        return async_start(origin_of(state, request), job)
     state.spawn(_deliver_callback(state, job, callback_url))
-    return async_start(origin_of(request), job, request_type="async")
+    return async_start(origin_of(state, request), job, request_type="async")
 
 
 async def _deliver_callback(state: TwinState, job: Job, url: str) -> None:
@@ -514,32 +273,268 @@ async def _deliver_callback(state: TwinState, job: Job, url: str) -> None:
         pass
 
 
-async def poll_job(request: web.Request) -> web.Response:
-    """The hot path: a dict lookup and a small (or cached) body."""
-    state = request.app[STATE]
-    state.stats["polls"] += 1
-    job = state.jobs.get(request.match_info["job"])
-    if job is None:
-        raise NotFound("Job not found")
-    if request.get("fail_job") and not job.failed:
-        job.fail("Injected job failure", "job_failed")
-        state.store.save_job(job)
-    config = state.config
-    body = status_body(job, shape=config.terminal_shape, style=config.progress_style)
-    return web.Response(body=body, content_type="application/json")
+class VideoDBApi:
+    """The VideoDB API handlers: request -> backend call -> envelope; they share one state."""
+
+    def __init__(self, state: TwinState) -> None:
+        self.state = state
+
+    # ----------------------------------------------------------------------- user, collections
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        state = self.state
+        key = request.headers["x-access-token"]
+        user_id = "u-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+        collections = [c["id"] for c in state.store.list_collections()]
+        return ok(
+            {
+                "user_id": user_id,
+                "user_name": "Local User",
+                "user_email": "local@videodb.invalid",
+                "plan": state.keys.get(key, "pro"),
+                "collections": collections,
+                "default_collection": "default",
+            }
+        )
+
+    async def list_collections(self, request: web.Request) -> web.Response:
+        return ok({"collections": self.state.store.list_collections()})
+
+    async def get_collection(self, request: web.Request) -> web.Response:
+        state = self.state
+        return ok(get_collection_or_404(state, request.match_info["cid"]))
+
+    # ----------------------------------------------------------------------- videos
+
+    async def list_videos(self, request: web.Request) -> web.Response:
+        state = self.state
+        cid = request.query.get("collection_id", "default")
+        get_collection_or_404(state, cid)
+        rows = state.store.list_videos(cid)
+        try:
+            page = int(request.query.get("page_index", 0))
+            count = int(request.query.get("count", 0)) or len(rows) or 1
+        except ValueError as exc:
+            raise BadRequest("page_index and count must be integers") from exc
+        if page < 0 or count < 0:
+            raise BadRequest("page_index and count must be >= 0")
+        rows = rows[page * count : (page + 1) * count]
+        origin = origin_of(state, request)
+        return ok({"videos": [video_payload(state, origin, r) for r in rows]})
+
+    async def get_video(self, request: web.Request) -> web.Response:
+        state = self.state
+        row = get_video_or_404(state, request.match_info["vid"], request.query.get("collection_id"))
+        return ok(video_payload(state, origin_of(state, request), row))
+
+    # ----------------------------------------------------------------------- upload
+
+    async def get_upload_url(self, request: web.Request) -> web.Response:
+        state = self.state
+        cid = request.match_info["cid"]
+        get_collection_or_404(state, cid)
+        token = secrets.token_urlsafe(18)
+        state.store.add_upload(token, cid, request.query.get("name"))
+        return ok({"upload_url": f"{origin_of(state, request)}/upload/{token}"})
+
+    async def receive_upload(self, request: web.Request) -> web.Response:
+        """The presigned-URL stand-in: multipart with a ``file`` field, written to the data dir."""
+        state = self.state
+        token = request.match_info["token"]
+        if state.store.get_upload(token) is None:
+            raise NotFound("Unknown upload URL")
+        if not request.content_type.startswith("multipart/"):
+            raise BadRequest("Upload must be multipart/form-data with a 'file' field")
+        limit = state.max_upload_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge.over(limit)
+        reader = await request.multipart()
+        dest = state.data_dir / "uploads" / token
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        async for part in reader:
+            if not isinstance(part, aiohttp.BodyPartReader) or part.name != "file":
+                continue
+            written = 0
+            with dest.open("wb") as out:
+                while chunk := await part.read_chunk(1 << 20):
+                    written += len(chunk)
+                    if written > limit:
+                        break
+                    out.write(chunk)
+            if written > limit:
+                dest.unlink(missing_ok=True)
+                raise PayloadTooLarge.over(limit)
+            state.store.set_upload_path(token, str(dest))
+            return web.json_response({"success": True})
+        raise BadRequest("Upload has no 'file' field")
+
+    async def register_upload(self, request: web.Request) -> web.Response:
+        state = self.state
+        cid = request.match_info["cid"]
+        get_collection_or_404(state, cid)
+        body = require_object(await json_body(request))
+        require_plan(state, request, billable=True)
+        src = _uploaded_file(state, body.get("url"))
+        name = body.get("name") or src.stem
+        media_type = body.get("media_type")
+        if media_type not in (None, "video", "subtitle"):
+            raise BadRequest(f"Unsupported media_type {media_type!r}")
+        loop = asyncio.get_running_loop()
+        cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
+        if cues is not None or media_type == "subtitle":
+            return _register_subtitle(state, cid, name, cues)
+        # Idempotent by (collection, source URL, name): registering the same upload again (a
+        # client retrying after a lost answer) returns the video it made, not a second one.
+        source = str(body["url"])
+        existing = state.store.find_video_by_source(cid, source, name)
+        if existing is not None:
+            return ok(video_payload(state, origin_of(state, request), existing))
+        vid = new_id("m")
+        media_dir = state.data_dir / "media" / vid
+        try:
+            result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
+        except (hls.MediaError, ValueError) as exc:
+            raise InvalidMedia(f"Could not process the media file: {exc}") from exc
+        try:
+            state.store.add_video(
+                vid=vid,
+                collection_id=cid,
+                name=name,
+                description=body.get("description"),
+                length=result.length,
+                media_dir=str(media_dir),
+                source=source,
+            )
+        except sqlite3.IntegrityError:  # the same registration, sent twice at once, won the race
+            await loop.run_in_executor(None, shutil.rmtree, media_dir, True)
+            winner = state.store.find_video_by_source(cid, source, name)
+            if winner is None:
+                raise
+            return ok(video_payload(state, origin_of(state, request), winner))
+        cues = result.cues or state.store.take_pending_subtitle(cid, name, vid)
+        if cues:
+            state.set_transcript(vid, cues, result.cue_source or "sidecar")
+        row = get_video_or_404(state, vid)
+        return ok(video_payload(state, origin_of(state, request), row))
+
+    # ----------------------------------------------------------------------- streams
+
+    async def generate_stream(self, request: web.Request) -> web.Response:
+        state = self.state
+        video = get_video_or_404(state, request.match_info["vid"])
+        body = require_object(await json_body(request))
+        length = float(video["length"])
+        raw_timeline = body.get("timeline")
+        origin = origin_of(state, request)
+        if raw_timeline is None:
+            sid = video["stream_id"]
+            if sid is None:
+                sid = "s-" + video["id"][2:]
+                playlist = await _in_thread(ingest.whole_playlist, video["id"], video["media_dir"])
+                save_stream(state, sid, video["id"], None, playlist)
+                state.store.set_whole_stream(video["id"], sid)
+            return ok(stream_urls(origin, sid))
+        timeline = parse_timeline(raw_timeline, length)
+        sid = "t-" + stream_digest([video["id"], timeline])
+        if sid not in state.playlists and state.store.get_stream(sid) is None:
+            playlist = await _in_thread(
+                ingest.timeline_playlist, video["id"], video["media_dir"], timeline
+            )
+            save_stream(state, sid, video["id"], timeline, playlist)
+        return ok(stream_urls(origin, sid))
+
+    async def compile_shots(self, request: web.Request) -> web.Response:
+        state = self.state
+        body = await json_body(request)
+        if not isinstance(body, list) or not body:
+            raise BadRequest("Body must be a non-empty JSON array of shots")
+        items = []
+        for entry in body:
+            entry = require_object(entry)
+            vid = entry.get("video_id")
+            if not isinstance(vid, str):
+                raise BadRequest("Each entry needs a video_id")
+            video = get_video_or_404(state, vid, entry.get("collection_id"))
+            shots = parse_timeline(entry.get("shots"), float(video["length"]), "shots")
+            items.append((vid, video["media_dir"], shots))
+        sid = "c-" + stream_digest([(vid, shots) for vid, _, shots in items])
+        if sid not in state.playlists and state.store.get_stream(sid) is None:
+            playlist = await _in_thread(ingest.compiled_playlist, items)
+            save_stream(state, sid, None, [[v, s] for v, _, s in items], playlist)
+        return ok(stream_urls(origin_of(state, request), sid))
+
+    # ----------------------------------------------------------------------- async jobs
+
+    async def clip(self, request: web.Request) -> web.Response:
+        state = self.state
+        video = get_video_or_404(state, request.match_info["vid"])
+        body = require_object(await json_body(request))
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise BadRequest("prompt is required")
+        _check_choice(body, "content_type", CONTENT_TYPES, "spoken")
+        model = _check_choice(body, "model_name", MODEL_NAMES, "basic")
+        scene_index_id = body.get("scene_index_id")
+        if scene_index_id is not None and not (
+            isinstance(scene_index_id, str) and _SCENE_INDEX_RE.match(scene_index_id)
+        ):
+            raise BadRequest("scene_index_id must be 16 hex characters")
+        callback_url = await _callback_url(state, body)
+        require_plan(state, request, billable=True, gated=model in PLAN_GATED_MODELS)
+        job = new_job(state, request, "clip", video["id"])
+        job.result = clip_result(state, video, prompt)
+        state.add_job(job)
+        return _started(state, request, job, callback_url)
+
+    async def index_video(self, request: web.Request) -> web.Response:
+        state = self.state
+        video = get_video_or_404(state, request.match_info["vid"])
+        body = require_object(await json_body(request))
+        index_type = body.get("index_type", "spoken_word")
+        if index_type != "spoken_word":
+            raise BadRequest(f"Unsupported index_type {index_type!r}")
+        callback_url = await _callback_url(state, body)
+        require_plan(state, request, billable=True)
+        job = new_job(state, request, "index", video["id"])
+        cues = state.store.get_transcript(video["id"])
+        if not cues and not job.failed:
+            job.fail("No spoken words found: the video has no transcript", "no_transcript")
+        else:
+            job.result = {
+                "video_id": video["id"],
+                "index_type": index_type,
+                "cues": len(cues or []),
+            }
+        state.add_job(job)
+        return _started(state, request, job, callback_url)
+
+    async def poll_job(self, request: web.Request) -> web.Response:
+        """The hot path: a dict lookup and a small (or cached) body."""
+        state = self.state
+        state.stats["polls"] += 1
+        job = state.jobs.get(request.match_info["job"])
+        if job is None:
+            raise NotFound("Job not found")
+        if request.get("fail_job") and not job.failed:
+            job.fail("Injected job failure", "job_failed")
+            state.store.save_job(job)
+        config = state.config
+        body = status_body(job, shape=config.terminal_shape, style=config.progress_style)
+        return web.Response(body=body, content_type="application/json")
 
 
-def setup_routes(app: web.Application) -> None:
-    add_route(app, "GET", "/user", get_user)
-    add_route(app, "GET", "/collection", list_collections)
-    add_route(app, "GET", "/collection/{cid}", get_collection)
-    add_route(app, "GET", "/collection/{cid}/upload_url", get_upload_url)
-    add_route(app, "POST", "/collection/{cid}/upload", register_upload)
-    add_route(app, "POST", "/upload/{token}", receive_upload)
-    add_route(app, "GET", "/video", list_videos)
-    add_route(app, "GET", "/video/{vid}", get_video)
-    add_route(app, "POST", "/video/{vid}/stream", generate_stream)
-    add_route(app, "POST", "/video/{vid}/clip", clip)
-    add_route(app, "POST", "/video/{vid}/index", index_video)
-    add_route(app, "POST", "/compile", compile_shots)
-    add_route(app, "GET", "/async-response/{job}", poll_job)
+def setup_routes(app: web.Application, state: TwinState) -> None:
+    handlers = VideoDBApi(state)
+    add_route(app, "GET", "/user", handlers.get_user)
+    add_route(app, "GET", "/collection", handlers.list_collections)
+    add_route(app, "GET", "/collection/{cid}", handlers.get_collection)
+    add_route(app, "GET", "/collection/{cid}/upload_url", handlers.get_upload_url)
+    add_route(app, "POST", "/collection/{cid}/upload", handlers.register_upload)
+    add_route(app, "POST", "/upload/{token}", handlers.receive_upload)
+    add_route(app, "GET", "/video", handlers.list_videos)
+    add_route(app, "GET", "/video/{vid}", handlers.get_video)
+    add_route(app, "POST", "/video/{vid}/stream", handlers.generate_stream)
+    add_route(app, "POST", "/video/{vid}/clip", handlers.clip)
+    add_route(app, "POST", "/video/{vid}/index", handlers.index_video)
+    add_route(app, "POST", "/compile", handlers.compile_shots)
+    add_route(app, "GET", "/async-response/{job}", handlers.poll_job)

@@ -63,10 +63,10 @@ def ok(data: Any, **extra: Any) -> web.Response:
 STATE: web.AppKey[TwinState] = web.AppKey("twin_state", TwinState)
 
 
-def origin_of(request: web.Request) -> str:
+def origin_of(state: TwinState, request: web.Request) -> str:
     """The server's own origin as the client addressed it (absolute URLs use it), unless
     ``public_origin`` is configured."""
-    return request.app[STATE].config.public_origin or f"{request.scheme}://{request.host}"
+    return state.config.public_origin or f"{request.scheme}://{request.host}"
 
 
 def auth_state(request: web.Request, keys: dict[str, str]) -> str:

@@ -8,7 +8,8 @@ import re
 
 from aiohttp import web
 
-from .app import STATE, add_route
+from .app import add_route
+from .backend import TwinState
 from .errors import BadRequest, NotFound
 from .media import ingest
 from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
@@ -33,44 +34,49 @@ else {{ document.body.insertAdjacentHTML("beforeend",
 """
 
 
-async def playlist(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    sid = request.match_info["sid"]
-    text = state.playlists.get(sid)
-    if text is None:
-        row = state.store.get_stream(sid)
-        if row is None:
-            raise NotFound(f"Stream not found: {sid}")
-        text = row["playlist"]
-        state.remember_playlist(sid, text)
-    return web.Response(text=text, content_type=PLAYLIST_CONTENT_TYPE)
-
-
-async def segment(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    vid, name = request.match_info["vid"], request.match_info["name"]
-    video = state.store.get_video(vid) if _VIDEO_ID_RE.match(vid) else None
-    path = None if video is None else ingest.segment_file(video["media_dir"], name)
-    if path is None:
-        raise NotFound("Segment not found")
-    return web.FileResponse(path, headers={"Content-Type": SEGMENT_CONTENT_TYPE})
-
-
-async def player(request: web.Request) -> web.Response:
-    url = request.query.get("url", "")
-    if not url.startswith(("http://", "https://")):
-        raise BadRequest("player needs ?url=<stream url>")
-    page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
-    return web.Response(text=page, content_type="text/html")
-
-
 def _js_string(value: str) -> str:
     return json.dumps(value).replace("<", "\\u003c")
 
 
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/hls/{sid}.m3u8", playlist)
+class PlayerHandlers:
+    """What a player fetches: playlists and segments of the streams in one state."""
+
+    def __init__(self, state: TwinState) -> None:
+        self.state = state
+
+    async def playlist(self, request: web.Request) -> web.Response:
+        state = self.state
+        sid = request.match_info["sid"]
+        text = state.playlists.get(sid)
+        if text is None:
+            row = state.store.get_stream(sid)
+            if row is None:
+                raise NotFound(f"Stream not found: {sid}")
+            text = row["playlist"]
+            state.remember_playlist(sid, text)
+        return web.Response(text=text, content_type=PLAYLIST_CONTENT_TYPE)
+
+    async def segment(self, request: web.Request) -> web.StreamResponse:
+        state = self.state
+        vid, name = request.match_info["vid"], request.match_info["name"]
+        video = state.store.get_video(vid) if _VIDEO_ID_RE.match(vid) else None
+        path = None if video is None else ingest.segment_file(video["media_dir"], name)
+        if path is None:
+            raise NotFound("Segment not found")
+        return web.FileResponse(path, headers={"Content-Type": SEGMENT_CONTENT_TYPE})
+
+    async def player(self, request: web.Request) -> web.Response:
+        url = request.query.get("url", "")
+        if not url.startswith(("http://", "https://")):
+            raise BadRequest("player needs ?url=<stream url>")
+        page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
+        return web.Response(text=page, content_type="text/html")
+
+
+def setup_routes(app: web.Application, state: TwinState) -> None:
+    handlers = PlayerHandlers(state)
+    app.router.add_get("/hls/{sid}.m3u8", handlers.playlist)
     # Segment URIs are relative to the playlist; serve the layouts ingest.segment_prefix uses.
-    app.router.add_get("/hls/seg/{vid}/{name}", segment)
-    app.router.add_get("/hls/{vid}/{name}", segment)
-    add_route(app, "GET", "/player", player)
+    app.router.add_get("/hls/seg/{vid}/{name}", handlers.segment)
+    app.router.add_get("/hls/{vid}/{name}", handlers.segment)
+    add_route(app, "GET", "/player", handlers.player)

@@ -17,9 +17,9 @@ from .backend import TwinState
 def build_app(state: TwinState) -> web.Application:
     app = web.Application(middlewares=[twin_middleware], client_max_size=MAX_JSON_BODY)
     app[STATE] = state
-    api.setup_routes(app)
-    hls.setup_routes(app)
-    admin.setup_routes(app)
+    api.setup_routes(app, state)
+    hls.setup_routes(app, state)
+    admin.setup_routes(app, state)
 
     async def on_shutdown(_: web.Application) -> None:
         for task in list(state.background):
