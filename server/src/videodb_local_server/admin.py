@@ -30,8 +30,9 @@ def _answer(data: Any) -> web.Response:
 
 def stats_of(state: TwinState) -> dict[str, Any]:
     return {
+        "connections_opened": state.connections.opened,
         **state.stats,
-        "connections_open": state.open_connections(),
+        "connections_open": state.connections.open_now(),
         "jobs": len(state.jobs),
         "journal_entries": len(state.journal),
     }

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Sized
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,30 @@ def _config_value(name: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
+class Connections:
+    """The client connections of the listening server, as the admin stats report them.
+
+    One object with one job, instead of a callable field the server process overwrote: the
+    process counts each accepted connection here and, once listening, points it at its
+    listener's list of open connections (until then: none open).
+    """
+
+    def __init__(self) -> None:
+        #: Connections accepted since start.
+        self.opened = 0
+        self._live: Sized = ()
+
+    def accepted(self) -> None:
+        self.opened += 1
+
+    def track(self, live: Sized) -> None:
+        """Report ``len(live)`` as the open connections from now on."""
+        self._live = live
+
+    def open_now(self) -> int:
+        return len(self._live)
+
+
 @dataclass
 class TwinState:
     data_dir: Path
@@ -106,7 +130,6 @@ class TwinState:
     clip_cache: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     stats: dict[str, int] = field(
         default_factory=lambda: {
-            "connections_opened": 0,
             "requests": 0,
             "polls": 0,
             "faults_applied": 0,
@@ -114,8 +137,8 @@ class TwinState:
         }
     )
     background: set[asyncio.Task[Any]] = field(default_factory=set)
-    #: Set by the server once listening: how many client connections are open now.
-    open_connections: Callable[[], int] = lambda: 0
+    #: The listener's open client connections (filled in by the server process).
+    connections: Connections = field(default_factory=Connections)
     #: Token every ``/_twin/...`` call must carry in ``x-twin-admin-token`` (empty: none works).
     admin_token: str = ""
     #: ``--allow-remote-urls``: callbacks may go to hosts other than loopback.

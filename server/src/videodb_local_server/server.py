@@ -118,10 +118,10 @@ async def serve(options: ServerOptions) -> None:
     handler_factory = runner.server
     assert handler_factory is not None
 
-    state.open_connections = lambda: len(handler_factory.connections)
+    state.connections.track(handler_factory.connections)
 
     def counting_factory() -> Any:
-        state.stats["connections_opened"] += 1
+        state.connections.accepted()
         return handler_factory()
 
     loop = asyncio.get_running_loop()
