@@ -7,7 +7,14 @@ Limits are module constants so operators, docs and tests share one definition:
   almost certainly a templating accident, and the request body would be unreasonably big.
 * ``MAX_PROMPT_CHARS`` (2000): prompts are short natural-language queries; anything longer
   is refused rather than silently truncated.
-* ``MAX_ID_CHARS`` (128): upper bound for video / collection ids.
+* ``MAX_ID_CHARS`` (128): upper bound for video / collection / scene index ids.
+* ``MAX_WAIT_SECONDS`` (30 days): upper bound for a number of seconds (timeouts, poll
+  intervals, lengths); larger values are templating accidents and overflow ``timedelta``.
+
+Ids are checked for safety (characters, length), not for a guessed format: the API
+reference's own example scene index id is ``idx-12345`` while the SDKs show 16 hex
+characters, and both are valid. The local server writes the same rule on its side (no code
+is shared between the two packages; a test checks that they agree).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from numbers import Real
 from typing import Any
@@ -25,6 +33,7 @@ from airflow_provider_videodb.exceptions import VideoDBValidationError
 MAX_TIMELINE_SEGMENTS = 1000
 MAX_PROMPT_CHARS = 2000
 MAX_ID_CHARS = 128
+MAX_WAIT_SECONDS = 30 * 24 * 3600.0
 CONTENT_TYPES = frozenset({"spoken", "visual", "multimodal"})
 MODEL_NAMES = frozenset({"basic", "pro", "ultra"})
 #: Tolerance when comparing a segment end with the video length (float rounding in lengths).
@@ -33,7 +42,12 @@ LENGTH_TOLERANCE = 1e-3
 _ID_BODY = rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 3}}}"
 _VIDEO_ID_RE = re.compile(rf"m-{_ID_BODY}")
 _COLLECTION_ID_RE = re.compile(rf"c-{_ID_BODY}")
-_SCENE_INDEX_ID_RE = re.compile(r"[0-9a-fA-F]{16}")
+#: A safe opaque id: ASCII letters and digits, then also ``-`` and ``_``; at most 128 chars.
+#: No ``/``, ``.``, ``%``, whitespace or non-ASCII, so it cannot change a URL path or a log line.
+_SAFE_ID_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 1}}}")
+#: Prompt characters that render as nothing: a prompt made of only these is empty.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp"})
+_PROMPT_CONTROLS_ALLOWED = frozenset("\n\t")
 
 Timeline = list[tuple[float, float]]
 
@@ -132,15 +146,36 @@ def check_timeline_within(timeline: Timeline | None, length: float | None) -> No
 
 
 def validate_prompt(prompt: Any, field: str = "prompt") -> str:
+    """A natural-language prompt: something visible, no control characters, bounded length.
+
+    Empty means empty once whitespace and invisible format characters (zero-width space and
+    joiners, word joiner, BOM: Unicode categories Cf/Zs/Zl/Zp) are removed. Control
+    characters (category Cc) other than newline (``\n``, or ``\r\n`` as pasted from Windows)
+    and tab are refused: they have no meaning in a query and corrupt logs and terminals (a
+    lone ``\r`` rewrites the log line it is printed on).
+    """
     value = _require_str(field, prompt)
-    if not value.strip():
-        raise VideoDBValidationError(field, prompt, "must not be empty")
     if len(value) > MAX_PROMPT_CHARS:
         raise VideoDBValidationError(
             field, prompt, f"is {len(value)} characters; at most {MAX_PROMPT_CHARS} allowed"
         )
     if "\x00" in value:
         raise VideoDBValidationError(field, prompt, "must not contain NUL characters")
+    for ch in value.replace("\r\n", "\n"):
+        if unicodedata.category(ch) == "Cc" and ch not in _PROMPT_CONTROLS_ALLOWED:
+            raise VideoDBValidationError(
+                field,
+                prompt,
+                f"must not contain control characters (found U+{ord(ch):04X}); "
+                "only newline and tab are allowed",
+            )
+    visible = [
+        ch
+        for ch in value
+        if not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+    ]
+    if not visible:
+        raise VideoDBValidationError(field, prompt, "must not be empty")
     return value
 
 
@@ -159,18 +194,33 @@ def validate_model_name(model_name: Any) -> str:
 
 
 def validate_scene_index_id(scene_index_id: Any) -> str:
+    """A scene index id: checked for safety, not for a format (``idx-12345`` and 16 hex
+    characters are both valid)."""
     value = _require_str("scene_index_id", scene_index_id)
-    if not _SCENE_INDEX_ID_RE.fullmatch(value):
+    if not _SAFE_ID_RE.fullmatch(value):
         raise VideoDBValidationError(
-            "scene_index_id", scene_index_id, "must be 16 hexadecimal characters"
+            "scene_index_id",
+            scene_index_id,
+            f"must be 1 to {MAX_ID_CHARS} ASCII letters, digits, '-' or '_', "
+            "starting with a letter or digit",
         )
     return value
 
 
 def validate_callback_url(callback_url: Any) -> str:
+    """An absolute http(s) URL whose host is the host a reader sees.
+
+    Refused: whitespace and control characters, backslashes (browsers and some HTTP stacks
+    read ``\\`` as ``/``, so ``https://good.example\\@evil.example/`` has two readings) and
+    userinfo (``https://good.example@evil.example/`` calls ``evil.example``).
+    """
     value = _require_str("callback_url", callback_url)
-    if value != value.strip() or any(ch.isspace() for ch in value):
-        raise VideoDBValidationError("callback_url", callback_url, "must not contain whitespace")
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in value):
+        raise VideoDBValidationError(
+            "callback_url", callback_url, "must not contain whitespace or control characters"
+        )
+    if "\\" in value:
+        raise VideoDBValidationError("callback_url", callback_url, "must not contain '\\'")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -178,13 +228,23 @@ def validate_callback_url(callback_url: Any) -> str:
         raise VideoDBValidationError("callback_url", callback_url, "is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
         raise VideoDBValidationError("callback_url", callback_url, "must be an http(s) URL")
+    if "@" in parts.netloc:
+        raise VideoDBValidationError(
+            "callback_url",
+            callback_url,
+            "must not carry user information ('user@'): the host called would not be the "
+            "host a reader sees",
+        )
     if not parts.hostname:
         raise VideoDBValidationError("callback_url", callback_url, "must name a host")
     return value
 
 
-def validate_positive_seconds(field: str, value: Any) -> float:
+def validate_positive_seconds(field: str, value: Any, maximum: float = MAX_WAIT_SECONDS) -> float:
+    """A finite number of seconds in ``(0, maximum]`` (not a bool; default max 30 days)."""
     seconds = _finite_number(field, value)
     if seconds <= 0:
         raise VideoDBValidationError(field, value, "must be greater than zero")
+    if seconds > maximum:
+        raise VideoDBValidationError(field, value, f"must be at most {maximum:g} seconds")
     return seconds
