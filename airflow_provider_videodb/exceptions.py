@@ -141,6 +141,14 @@ class VideoDBResponseError(VideoDBAPIError):
     HTTP 200 with ``success: false``."""
 
 
+class VideoDBUnknownJobStatusError(VideoDBResponseError):
+    """A job answer with a status that means neither running, done nor failed.
+
+    It ends a wait at once (never an empty success, and no polling on a job whose state
+    cannot be told); the message names the status that arrived.
+    """
+
+
 class VideoDBTransportError(VideoDBAPIError):
     """No HTTP answer: connection refused, dropped connection, timeout.
 

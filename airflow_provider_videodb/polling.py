@@ -10,6 +10,11 @@ Semantics:
 * The deadline ``end_time`` is checked after every poll: a job seen still running at or
   after it ends with a ``timeout`` event. Waits are cut so that the last poll lands on the
   deadline rather than past it, and a job found done late still counts as a success.
+* No poll runs past the deadline either: each request of a wait ends by ``end_time``
+  (:func:`request_budget`; the poll due at the deadline still gets
+  :data:`LAST_POLL_SECONDS`), on the worker through :func:`wait_deadline` and on the
+  triggerer through the poller. A poll cut by it is a failed poll, so at the deadline the
+  wait ends with ``timeout``.
 * Transient failures (5xx, 429, dropped connections, malformed answers) count against
   ``max_consecutive_failures``; a good poll resets the count. That many failures in a row are
   tolerated, the next one ends with an ``error`` event. Permanent failures (400-404, an
@@ -32,9 +37,12 @@ Semantics:
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -42,6 +50,7 @@ from airflow_provider_videodb.exceptions import (
     VideoDBAPIError,
     VideoDBConfigError,
     VideoDBTransportError,
+    VideoDBUnknownJobStatusError,
     VideoDBUnsafeURLError,
     VideoDBValidationError,
 )
@@ -60,6 +69,92 @@ PERMANENT_STATUSES = frozenset({400, 401, 402, 403, 404})
 PROGRESS_BUCKET = 25.0
 #: ...but never sooner than this many seconds after the previous line.
 PROGRESS_MIN_GAP = 30.0
+#: A poll due at (or after) the wait's deadline still gets this long for its whole answer,
+#: so that a job done by then is seen done (a late success is a success); no request of a
+#: wait runs longer than this past the wait's deadline.
+LAST_POLL_SECONDS = 1.0
+
+#: The deadline of the wait this thread or task is polling for (see :func:`wait_deadline`).
+_WAIT_DEADLINE: ContextVar[float | None] = ContextVar("videodb_wait_deadline", default=None)
+
+
+@contextmanager
+def wait_deadline(end_time: float) -> Iterator[None]:
+    """Within this block, every hook request ends by ``end_time`` (see :func:`request_budget`).
+
+    :func:`wait_for_job` wraps each poll in it, so no request of a wait runs past the
+    wait's deadline whatever ``fetch`` it was given.
+    """
+    token = _WAIT_DEADLINE.set(end_time)
+    try:
+        yield
+    finally:
+        _WAIT_DEADLINE.reset(token)
+
+
+def current_wait_deadline() -> float | None:
+    """The deadline set by the innermost :func:`wait_deadline`, if any."""
+    return _WAIT_DEADLINE.get()
+
+
+def request_budget(timeout: float, deadline: float | None, now: float) -> float:
+    """Seconds one request may take in total (connect, headers and body).
+
+    The connection's ``timeout``, cut so that the request ends by ``deadline`` (a wait's
+    ``end_time``), but never below :data:`LAST_POLL_SECONDS`: the poll due at the deadline
+    still gets its chance to see the job done.
+    """
+    if deadline is None:
+        return timeout
+    return min(timeout, max(deadline - now, LAST_POLL_SECONDS))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_positive_seconds(field: str, value: Any) -> float:
+    """A finite number > 0 (not a bool, not a string), as float; else
+    :class:`VideoDBValidationError` naming ``field``."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise VideoDBValidationError(field, value, "must be a finite number of seconds > 0")
+    return float(value)
+
+
+def check_failure_budget(field: str, value: Any) -> int:
+    """An int >= 0 (not a bool, not a float); else :class:`VideoDBValidationError`."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise VideoDBValidationError(field, value, "must be a whole number >= 0")
+    return value
+
+
+def check_wait_parameters(
+    *,
+    poll_interval: Any,
+    end_time: Any,
+    max_poll_interval: Any = None,
+    max_consecutive_failures: Any = 5,
+    started_at: Any = None,
+) -> tuple[float, float, float | None, int, float | None]:
+    """The shared checks of a wait's parameters (trigger and tracker).
+
+    Returns ``(poll_interval, end_time, max_poll_interval, max_consecutive_failures,
+    started_at)`` normalised; raises :class:`VideoDBValidationError` naming the first bad one.
+    """
+    interval = check_positive_seconds("poll_interval", poll_interval)
+    deadline = check_positive_seconds("end_time", end_time)
+    longest = None
+    if max_poll_interval is not None:
+        longest = check_positive_seconds("max_poll_interval", max_poll_interval)
+        if longest < interval:
+            raise VideoDBValidationError(
+                "max_poll_interval",
+                max_poll_interval,
+                f"must be >= poll_interval ({interval:g})",
+            )
+    budget = check_failure_budget("max_consecutive_failures", max_consecutive_failures)
+    start = None if started_at is None else check_positive_seconds("started_at", started_at)
+    return interval, deadline, longest, budget, start
 
 
 class LogSink(Protocol):
@@ -80,9 +175,12 @@ def is_permanent(error: BaseException) -> bool:
     another try cannot change, a URL we will not follow, a broken connection setup) is
     worth another try within the failure budget, including 500 and malformed answers. A
     transport failure marked not retryable (a TLS certificate the client does not trust)
-    would fail the same way every time.
+    would fail the same way every time, and so would a job status this provider does not
+    know (asking again cannot turn it into a success).
     """
     if isinstance(error, VideoDBUnsafeURLError | VideoDBConfigError | VideoDBValidationError):
+        return True
+    if isinstance(error, VideoDBUnknownJobStatusError):
         return True
     if isinstance(error, VideoDBTransportError):
         return not error.retryable
@@ -132,24 +230,21 @@ class PollTracker:
         started_at: float | None = None,
         progress_log_every: float = 300.0,
     ) -> None:
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be > 0, got {poll_interval!r}")
-        if max_poll_interval is not None and max_poll_interval < poll_interval:
-            raise ValueError(
-                f"max_poll_interval ({max_poll_interval!r}) must be >= poll_interval "
-                f"({poll_interval!r})"
-            )
-        if max_consecutive_failures < 0:
-            raise ValueError(
-                f"max_consecutive_failures must be >= 0, got {max_consecutive_failures!r}"
-            )
+        # VideoDBValidationError is a ValueError.
+        interval, deadline, longest, budget, start = check_wait_parameters(
+            poll_interval=poll_interval,
+            end_time=end_time,
+            max_poll_interval=max_poll_interval,
+            max_consecutive_failures=max_consecutive_failures,
+            started_at=started_at,
+        )
         self.job_id = job_id
         self.output_url = output_url
-        self.end_time = float(end_time)
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = None if max_poll_interval is None else float(max_poll_interval)
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.started_at = time.time() if started_at is None else float(started_at)
+        self.end_time = deadline
+        self.poll_interval = interval
+        self.max_poll_interval = longest
+        self.max_consecutive_failures = budget
+        self.started_at = time.time() if start is None else start
         self.progress_log_every = progress_log_every
         self.polls = 0
         self.failures = 0
@@ -271,13 +366,18 @@ def wait_for_job(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, str]:
-    """Wait on this thread (the worker) until the tracker produces its event; return it."""
+    """Wait on this thread (the worker) until the tracker produces its event; return it.
+
+    Each ``fetch`` runs inside :func:`wait_deadline`: the hook's requests end by the
+    tracker's ``end_time`` (plus at most :data:`LAST_POLL_SECONDS` for the last poll).
+    """
     from airflow_provider_videodb.exceptions import VideoDBError
 
     sleep(tracker.first_delay(clock()))
     while True:
         try:
-            status = fetch()
+            with wait_deadline(tracker.end_time):
+                status = fetch()
         except VideoDBError as error:
             step = tracker.on_error(error, clock())
         else:

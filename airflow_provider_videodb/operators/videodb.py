@@ -46,6 +46,8 @@ DEFAULT_CONN_ID = "videodb_default"
 #: Airflow's own deferral timeout is a backstop behind the trigger's deadline: it fires only
 #: if the trigger could not report, and then ``execute_complete`` is skipped.
 DEFERRAL_MARGIN_SECONDS = 120.0
+#: Upper bound of ``max_consecutive_failures`` (more is a typo, not a budget).
+MAX_CONSECUTIVE_FAILURES = 1000
 
 
 def default_deferrable() -> bool:
@@ -68,6 +70,24 @@ class _PlayerLinkMixin:
         if player_url:
             context["ti"].xcom_push(key=PLAYER_URL_XCOM_KEY, value=player_url)
             self.pushed_player_url = player_url
+
+
+def _require_bool(field: str, value: Any) -> bool:
+    """A real bool: ``"false"`` is a true-ish string, so a string is refused, not read."""
+    if not isinstance(value, bool):
+        from airflow_provider_videodb.exceptions import VideoDBValidationError
+
+        raise VideoDBValidationError(field, value, "must be True or False")
+    return value
+
+
+def _require_count(field: str, value: Any, maximum: int) -> int:
+    """A real int (not a bool, not a float, not a string) within ``[0, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        from airflow_provider_videodb.exceptions import VideoDBValidationError
+
+        raise VideoDBValidationError(field, value, f"must be an integer from 0 to {maximum}")
+    return int(value)
 
 
 def _optional_collection(collection_id: Any) -> str | None:
@@ -120,10 +140,21 @@ class GenerateStreamOperator(_PlayerLinkMixin, BaseOperator):
                 self.log.info("Reusing the existing whole-video stream of %s", video_id)
                 stream = {"stream_url": video["stream_url"], "player_url": video.get("player_url")}
             else:
+                # The video's length is the service's data, not user input: absent, it is
+                # sent as null for the whole video (as the SDK does); a timeline cannot be
+                # checked without it, and the error says so rather than blame the timeline.
                 length = video.get("length")
-                check_timeline_within(timeline, None if length is None else float(length))
+                if timeline is not None and length is None:
+                    from airflow_provider_videodb.responses import RequestInfo, response_error
+
+                    raise response_error(
+                        RequestInfo("GET", f"/video/{video_id}", video_id),
+                        f"video {video_id} has no length from the service; "
+                        "cannot check the timeline",
+                    )
+                check_timeline_within(timeline, length)
                 stream = hook.generate_stream(
-                    video_id, timeline, length=float(length or 0.0), collection_id=collection_id
+                    video_id, timeline, length=length, collection_id=collection_id
                 )
         finally:
             hook.close()
@@ -197,7 +228,9 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         self.scene_index_id = scene_index_id
         self.callback_url = callback_url
         self.collection_id = collection_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable = (
+            default_deferrable() if deferrable is None else _require_bool("deferrable", deferrable)
+        )
         self.poll_interval = validate_positive_seconds("poll_interval", poll_interval)
         self.timeout = validate_positive_seconds("timeout", timeout)
         self.max_poll_interval = (
@@ -211,14 +244,10 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             raise VideoDBValidationError(
                 "max_poll_interval", max_poll_interval, "must not be below poll_interval"
             )
-        if isinstance(max_consecutive_failures, bool) or max_consecutive_failures < 0:
-            from airflow_provider_videodb.exceptions import VideoDBValidationError
-
-            raise VideoDBValidationError(
-                "max_consecutive_failures", max_consecutive_failures, "must be an integer >= 0"
-            )
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.fail_on_empty = fail_on_empty
+        self.max_consecutive_failures = _require_count(
+            "max_consecutive_failures", max_consecutive_failures, MAX_CONSECUTIVE_FAILURES
+        )
+        self.fail_on_empty = _require_bool("fail_on_empty", fail_on_empty)
         self.videodb_conn_id = videodb_conn_id
 
     # -- request ------------------------------------------------------------------------
@@ -369,7 +398,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             VideoDBJobFailedError,
             VideoDBJobTimeoutError,
         )
-        from airflow_provider_videodb.responses import parse_clip_shots
+        from airflow_provider_videodb.responses import parse_clip_shots, poll_request_info
 
         if not isinstance(event, dict) or event.get("status") not in (
             "success",
@@ -385,12 +414,14 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             self.log.error("Job %s: %s", job_id, message)
             raise VideoDBJobTimeoutError(job_id, self.timeout)
 
-        status = hook.get_job_status(str(event["output_url"]))
+        output_url = str(event["output_url"])
+        # Raises VideoDBResponseError for a status or a result it does not understand.
+        status = hook.get_job_status(output_url)
         if status.state != "done":
             raise VideoDBJobFailedError(
                 job_id, status.message or f"job reported {status.state!r} after success"
             )
-        shots = parse_clip_shots(status.data or {})
+        shots = parse_clip_shots(status.data or {}, poll_request_info(output_url))
         video_id = request["video_id"]
         stream: dict[str, Any] = {"stream_url": None, "player_url": None}
         if shots:

@@ -19,7 +19,12 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_videodb.exceptions import VideoDBError
-from airflow_provider_videodb.polling import PollStep, PollTracker, make_event
+from airflow_provider_videodb.polling import (
+    PollStep,
+    PollTracker,
+    check_wait_parameters,
+    make_event,
+)
 
 
 class ClipJobTrigger(BaseTrigger):
@@ -54,15 +59,23 @@ class ClipJobTrigger(BaseTrigger):
         started_at: float | None = None,
     ) -> None:
         super().__init__()
+        # Strict: a bad value fails here, where the task defers, not later in the triggerer.
+        interval, deadline, longest, budget, start = check_wait_parameters(
+            poll_interval=poll_interval,
+            end_time=end_time,
+            max_poll_interval=max_poll_interval,
+            max_consecutive_failures=max_consecutive_failures,
+            started_at=started_at,
+        )
         self.conn_id = conn_id
         self.job_id = job_id
         self.output_url = output_url
-        self.poll_interval = float(poll_interval)
-        self.end_time = float(end_time)
+        self.poll_interval = interval
+        self.end_time = deadline
         self.video_id = video_id
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.max_poll_interval = None if max_poll_interval is None else float(max_poll_interval)
-        self.started_at = time.time() if started_at is None else float(started_at)
+        self.max_consecutive_failures = budget
+        self.max_poll_interval = longest
+        self.started_at = time.time() if start is None else start
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -94,7 +107,14 @@ class ClipJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The event is yielded after the watch is closed, so that the poller (and the pool)
         # is let go even if nobody resumes the generator after its one event.
-        event = await self._wait()
+        try:
+            event = await self._wait()
+        except Exception as error:  # a bug: the trigger still ends in exactly one event
+            # Only the type: a library's text is not trusted in an event (cancellation, a
+            # BaseException, is not caught and propagates as it must).
+            message = f"Polling job {self.job_id} stopped by an unexpected {type(error).__name__}"
+            self.log.error("%s", message, exc_info=True)
+            event = make_event("error", self.job_id, self.output_url, message)
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, str]:

@@ -319,7 +319,7 @@ def test_empty_result_fails_when_asked(server, videodb_conn, news):
         ({"prompt": "x" * 5000}, "prompt"),
         ({"content_type": "smell"}, "content_type"),
         ({"model_name": "huge"}, "model_name"),
-        ({"scene_index_id": "xyz"}, "scene_index_id"),
+        ({"scene_index_id": "x/y"}, "scene_index_id"),
         ({"callback_url": "ftp://example.com/hook"}, "callback_url"),
         ({"video_id": "m-"}, "video_id"),
         ({"collection_id": "c_bad!"}, "collection_id"),
