@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-try:
-    from airflow.sdk.exceptions import AirflowException
-except ImportError:  # pragma: no cover - Airflow 3.1 keeps it in airflow.exceptions only
-    from airflow.exceptions import AirflowException  # type: ignore[no-redef,attr-defined,unused-ignore]
+from airflow_provider_videodb.compat import AirflowException
 
 _VALUE_REPR_LIMIT = 100
 

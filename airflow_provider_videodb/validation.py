@@ -240,6 +240,28 @@ def validate_callback_url(callback_url: Any) -> str:
     return value
 
 
+def validate_bool(field: str, value: Any) -> bool:
+    """A real bool: ``"false"`` is a true-ish string, so a string is refused, not read."""
+    if not isinstance(value, bool):
+        raise VideoDBValidationError(field, value, "must be True or False")
+    return value
+
+
+def validate_count(field: str, value: Any, maximum: int) -> int:
+    """A real int (not a bool, not a float, not a string) within ``[0, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+        raise VideoDBValidationError(field, value, f"must be an integer from 0 to {maximum}")
+    return int(value)
+
+
+def validate_timestamp(field: str, value: Any) -> float:
+    """A wall-clock instant, epoch seconds (``time.time()``): a finite number > 0."""
+    instant = _finite_number(field, value)
+    if instant <= 0:
+        raise VideoDBValidationError(field, value, "must be an epoch time in seconds (> 0)")
+    return instant
+
+
 def validate_positive_seconds(field: str, value: Any, maximum: float = MAX_WAIT_SECONDS) -> float:
     """A finite number of seconds in ``(0, maximum]`` (not a bool; default max 30 days)."""
     seconds = _finite_number(field, value)

@@ -14,16 +14,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-try:
-    from airflow.sdk import conf
-except ImportError:  # Airflow 3.1 has no airflow.sdk.conf
-    from airflow.configuration import conf  # type: ignore[assignment]
-
+from airflow_provider_videodb.compat import conf
 from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
 from airflow_provider_videodb.operators.clip_job_memory import CLIP_JOB_STATE_KEY
+from airflow_provider_videodb.polling import JobWait, WaitPolicy
 from airflow_provider_videodb.validation import (
     check_timeline_within,
     parse_timeline,
+    validate_bool,
     validate_callback_url,
     validate_collection_id,
     validate_content_type,
@@ -46,10 +44,9 @@ DEFAULT_CONN_ID = "videodb_default"
 #: Airflow's own deferral timeout is a backstop behind the trigger's deadline: it fires only
 #: if the trigger could not report, and then ``execute_complete`` is skipped.
 DEFERRAL_MARGIN_SECONDS = 120.0
+
+
 #: Upper bound of ``max_consecutive_failures`` (more is a typo, not a budget).
-MAX_CONSECUTIVE_FAILURES = 1000
-
-
 def default_deferrable() -> bool:
     """``deferrable`` when not given: ``[videodb] default_deferrable``, True unless set.
 
@@ -70,24 +67,6 @@ class _PlayerLinkMixin:
         if player_url:
             context["ti"].xcom_push(key=PLAYER_URL_XCOM_KEY, value=player_url)
             self.pushed_player_url = player_url
-
-
-def _require_bool(field: str, value: Any) -> bool:
-    """A real bool: ``"false"`` is a true-ish string, so a string is refused, not read."""
-    if not isinstance(value, bool):
-        from airflow_provider_videodb.exceptions import VideoDBValidationError
-
-        raise VideoDBValidationError(field, value, "must be True or False")
-    return value
-
-
-def _require_count(field: str, value: Any, maximum: int) -> int:
-    """A real int (not a bool, not a float, not a string) within ``[0, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
-        from airflow_provider_videodb.exceptions import VideoDBValidationError
-
-        raise VideoDBValidationError(field, value, f"must be an integer from 0 to {maximum}")
-    return int(value)
 
 
 def _optional_collection(collection_id: Any) -> str | None:
@@ -229,25 +208,14 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         self.callback_url = callback_url
         self.collection_id = collection_id
         self.deferrable = (
-            default_deferrable() if deferrable is None else _require_bool("deferrable", deferrable)
+            default_deferrable() if deferrable is None else validate_bool("deferrable", deferrable)
         )
-        self.poll_interval = validate_positive_seconds("poll_interval", poll_interval)
+        self.wait_policy = WaitPolicy(poll_interval, max_poll_interval, max_consecutive_failures)
+        self.poll_interval = self.wait_policy.poll_interval
+        self.max_poll_interval = self.wait_policy.max_poll_interval
+        self.max_consecutive_failures = self.wait_policy.max_consecutive_failures
         self.timeout = validate_positive_seconds("timeout", timeout)
-        self.max_poll_interval = (
-            None
-            if max_poll_interval is None
-            else validate_positive_seconds("max_poll_interval", max_poll_interval)
-        )
-        if self.max_poll_interval is not None and self.max_poll_interval < self.poll_interval:
-            from airflow_provider_videodb.exceptions import VideoDBValidationError
-
-            raise VideoDBValidationError(
-                "max_poll_interval", max_poll_interval, "must not be below poll_interval"
-            )
-        self.max_consecutive_failures = _require_count(
-            "max_consecutive_failures", max_consecutive_failures, MAX_CONSECUTIVE_FAILURES
-        )
-        self.fail_on_empty = _require_bool("fail_on_empty", fail_on_empty)
+        self.fail_on_empty = validate_bool("fail_on_empty", fail_on_empty)
         self.videodb_conn_id = videodb_conn_id
 
     # -- request ------------------------------------------------------------------------
@@ -280,10 +248,12 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             ti.xcom_push(key="output_url", value=job.output_url)
             if finished is not None:
                 return self._complete(context, hook, request, finished)
-            end_time = time.time() + self.timeout
+            wait = JobWait(
+                job.job_id, job.output_url, time.time() + self.timeout, started_at, self.wait_policy
+            )
             if self.deferrable:
-                self._defer(job, end_time, started_at, request["video_id"])
-            event = self._wait_here(hook, job, end_time, started_at)
+                self._defer(wait, request["video_id"])
+            event = self._wait_here(hook, wait)
             return self._complete(context, hook, request, event)
         finally:
             hook.close()
@@ -297,45 +267,26 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         finally:
             hook.close()
 
-    def _defer(self, job: AsyncJob, end_time: float, started_at: float, video_id: str) -> NoReturn:
+    def _defer(self, wait: JobWait, video_id: str) -> NoReturn:
         from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 
-        longest_wait = max(self.poll_interval, self.max_poll_interval or 0.0)
+        backstop = self.timeout + 2 * self.wait_policy.longest_wait + DEFERRAL_MARGIN_SECONDS
         self.defer(
-            trigger=ClipJobTrigger(
-                conn_id=self.videodb_conn_id,
-                job_id=job.job_id,
-                output_url=job.output_url,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-                video_id=video_id,
-                max_consecutive_failures=self.max_consecutive_failures,
-                max_poll_interval=self.max_poll_interval,
-                started_at=started_at,
-            ),
+            trigger=ClipJobTrigger.for_wait(self.videodb_conn_id, wait, video_id),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 2 * longest_wait + DEFERRAL_MARGIN_SECONDS),
+            timeout=timedelta(seconds=backstop),
         )
 
-    def _wait_here(
-        self, hook: VideoDBHook, job: AsyncJob, end_time: float, started_at: float
-    ) -> dict[str, str]:
+    def _wait_here(self, hook: VideoDBHook, wait: JobWait) -> dict[str, str]:
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
         from airflow_provider_videodb.polling import PollTracker, wait_for_job
 
         # One attempt per poll, as on the triggerer: the tracker owns retries and budget.
         poller = VideoDBHook.from_settings(dataclasses.replace(hook.settings, max_retries=0))
-        tracker = PollTracker(
-            job_id=job.job_id,
-            output_url=job.output_url,
-            end_time=end_time,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            started_at=started_at,
-        )
         try:
-            return wait_for_job(tracker, lambda: poller.get_job_status(job.output_url), self.log)
+            return wait_for_job(
+                PollTracker(wait), lambda: poller.get_job_status(wait.output_url), self.log
+            )
         finally:
             poller.close()
 

@@ -19,12 +19,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_videodb.exceptions import VideoDBError
-from airflow_provider_videodb.polling import (
-    PollStep,
-    PollTracker,
-    check_wait_parameters,
-    make_event,
-)
+from airflow_provider_videodb.polling import JobWait, PollStep, PollTracker, make_event
 
 
 class ClipJobTrigger(BaseTrigger):
@@ -60,48 +55,40 @@ class ClipJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         # Strict: a bad value fails here, where the task defers, not later in the triggerer.
-        interval, deadline, longest, budget, start = check_wait_parameters(
-            poll_interval=poll_interval,
+        self.wait = JobWait.from_primitives(
+            job_id=job_id,
+            output_url=output_url,
             end_time=end_time,
+            poll_interval=poll_interval,
+            started_at=started_at,
             max_poll_interval=max_poll_interval,
             max_consecutive_failures=max_consecutive_failures,
-            started_at=started_at,
         )
         self.conn_id = conn_id
-        self.job_id = job_id
-        self.output_url = output_url
-        self.poll_interval = interval
-        self.end_time = deadline
         self.video_id = video_id
-        self.max_consecutive_failures = budget
-        self.max_poll_interval = longest
-        self.started_at = time.time() if start is None else start
+
+    @classmethod
+    def for_wait(cls, conn_id: str, wait: JobWait, video_id: str | None = None) -> ClipJobTrigger:
+        """The trigger of an already built wait (what the operator defers with).
+
+        :param conn_id: VideoDB connection id.
+        :param wait: the job and how to wait for it.
+        :param video_id: the clipped video, for messages only.
+        """
+        return cls(conn_id=conn_id, video_id=video_id, **wait.to_primitives())
+
+    @property
+    def job_id(self) -> str:
+        return self.wait.job_id
+
+    @property
+    def output_url(self) -> str:
+        return self.wait.output_url
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "conn_id": self.conn_id,
-                "job_id": self.job_id,
-                "output_url": self.output_url,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "video_id": self.video_id,
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "max_poll_interval": self.max_poll_interval,
-                "started_at": self.started_at,
-            },
-        )
-
-    def _tracker(self) -> PollTracker:
-        return PollTracker(
-            job_id=self.job_id,
-            output_url=self.output_url,
-            end_time=self.end_time,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            started_at=self.started_at,
+            {"conn_id": self.conn_id, "video_id": self.video_id, **self.wait.to_primitives()},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -121,7 +108,7 @@ class ClipJobTrigger(BaseTrigger):
         from airflow_provider_videodb.hooks.job_poller import JobWatch
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
 
-        tracker = self._tracker()
+        tracker = PollTracker(self.wait)
         try:
             settings = await VideoDBHook.aget_settings(self.conn_id)
         except VideoDBError as error:

@@ -189,8 +189,8 @@ def test_clip_defers_to_the_trigger_after_pushing_job_id_and_storing_it(server, 
     assert deferred.value.method_name == "execute_complete"
     # Airflow's own timeout is only a backstop behind the trigger's deadline.
     assert deferred.value.timeout > timedelta(seconds=100)
-    assert before + 100 <= trigger.end_time <= time.time() + 100
-    assert trigger.poll_interval == 2.0
+    assert before + 100 <= trigger.wait.end_time <= time.time() + 100
+    assert trigger.wait.policy.poll_interval == 2.0
     assert trigger.video_id == news["id"]
 
     (post,) = clip_posts(server)
@@ -377,7 +377,7 @@ def test_retry_while_running_reattaches_to_the_same_job(server, videodb_conn, ne
     with pytest.raises(TaskDeferred) as second:
         clip_op(news["id"]).execute(make_context(store))
     assert second.value.trigger.job_id == first.value.trigger.job_id
-    assert second.value.trigger.started_at == first.value.trigger.started_at
+    assert second.value.trigger.wait.started_at == first.value.trigger.wait.started_at
     assert len(clip_posts(server)) == 1
 
 

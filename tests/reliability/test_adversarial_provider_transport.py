@@ -39,7 +39,7 @@ import pytest
 from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.async_client import fetch_job_status
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
-from airflow_provider_videodb.polling import PollTracker, wait_for_job
+from airflow_provider_videodb.polling import JobWait, PollTracker, wait_for_job
 from airflow_provider_videodb.responses import RequestInfo
 from airflow_provider_videodb.settings import VideoDBSettings
 from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
@@ -327,7 +327,9 @@ def test_worker_wait_ends_near_its_deadline_whatever_the_fetch(hostile, mode):
     hook = quick_hook(settings_for(hostile.base_url, timeout=30.0))
     url = hostile.url(mode)
     tracker = PollTracker(
-        job_id="job-drip", output_url=url, end_time=time.time() + 3.0, poll_interval=0.2
+        JobWait.from_primitives(
+            job_id="job-drip", output_url=url, end_time=time.time() + 3.0, poll_interval=0.2
+        )
     )
     started = time.monotonic()
     event = wait_for_job(tracker, lambda: hook.get_job_status(url), logging.getLogger("test"))
