@@ -24,6 +24,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +50,11 @@ _SAFE_ID_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 1}}}")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp"})
 _PROMPT_CONTROLS_ALLOWED = frozenset("\n\t")
 
-Timeline = list[tuple[float, float]]
+
+class Timeline(list[tuple[float, float]]):
+    """A checked timeline, ``[(start, end), ...]`` floats: what :func:`parse_timeline`
+    returns. Given to it again it is kept as is, so a timeline is checked once on its way
+    in, however many layers it then passes."""
 
 
 def _require_str(field: str, value: Any) -> str:
@@ -104,9 +109,12 @@ def parse_timeline(value: Any, field: str = "timeline") -> Timeline | None:
     """Normalise a timeline to ``[(start, end), ...]`` floats, or ``None`` for the whole video.
 
     Accepts a list/tuple of pairs, or a JSON string of pairs (what Jinja templating yields).
+
+    :param value: the timeline as given.
+    :param field: the name to report in an error.
     """
-    if value is None:
-        return None
+    if value is None or isinstance(value, Timeline):
+        return value
     if isinstance(value, str):
         try:
             decoded = json.loads(value)
@@ -129,7 +137,7 @@ def parse_timeline(value: Any, field: str = "timeline") -> Timeline | None:
         raise VideoDBValidationError(
             field, value, f"has {len(value)} segments; at most {MAX_TIMELINE_SEGMENTS} allowed"
         )
-    return [_segment(f"{field}[{i}]", item) for i, item in enumerate(value)]
+    return Timeline(_segment(f"{field}[{i}]", item) for i, item in enumerate(value))
 
 
 def check_timeline_within(timeline: Timeline | None, length: float | None) -> None:
@@ -270,3 +278,60 @@ def validate_positive_seconds(field: str, value: Any, maximum: float = MAX_WAIT_
     if seconds > maximum:
         raise VideoDBValidationError(field, value, f"must be at most {maximum:g} seconds")
     return seconds
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """A clip job to submit, every field checked once, on its way in (before any request).
+
+    The operator builds it from its rendered fields; :meth:`VideoDBHook.start_clip` builds it
+    from its arguments; :meth:`VideoDBHook.submit_clip` sends it as it is.
+
+    :param video_id: the video, ``m-...``.
+    :param prompt: what to find, in words.
+    :param content_type: ``spoken``, ``visual`` or ``multimodal``.
+    :param model_name: ``basic``, ``pro`` or ``ultra``.
+    :param scene_index_id: a scene index for visual search.
+    :param callback_url: an http(s) URL the service POSTs the result to.
+    :param collection_id: the video's collection (``None``: the connection's).
+    """
+
+    video_id: str
+    prompt: str
+    content_type: str = "spoken"
+    model_name: str = "basic"
+    scene_index_id: str | None = None
+    callback_url: str | None = None
+    collection_id: str | None = None
+
+    def __post_init__(self) -> None:
+        checked = {
+            "video_id": validate_video_id(self.video_id),
+            "prompt": validate_prompt(self.prompt),
+            "content_type": validate_content_type(self.content_type),
+            "model_name": validate_model_name(self.model_name),
+            "scene_index_id": None
+            if self.scene_index_id is None
+            else validate_scene_index_id(self.scene_index_id),
+            "callback_url": None
+            if self.callback_url is None
+            else validate_callback_url(self.callback_url),
+            "collection_id": None
+            if self.collection_id is None
+            else validate_collection_id(self.collection_id),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of ``POST /video/{id}/clip``."""
+        body: dict[str, Any] = {
+            "prompt": self.prompt,
+            "content_type": self.content_type,
+            "model_name": self.model_name,
+        }
+        if self.scene_index_id is not None:
+            body["scene_index_id"] = self.scene_index_id
+        if self.callback_url is not None:
+            body["callback_url"] = self.callback_url
+        return body

@@ -19,16 +19,11 @@ from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLin
 from airflow_provider_videodb.operators.clip_job_memory import CLIP_JOB_STATE_KEY
 from airflow_provider_videodb.polling import JobWait, WaitPolicy
 from airflow_provider_videodb.validation import (
-    check_timeline_within,
+    ClipRequest,
     parse_timeline,
     validate_bool,
-    validate_callback_url,
     validate_collection_id,
-    validate_content_type,
-    validate_model_name,
     validate_positive_seconds,
-    validate_prompt,
-    validate_scene_index_id,
     validate_video_id,
 )
 
@@ -88,6 +83,13 @@ class GenerateStreamOperator(_PlayerLinkMixin, BaseOperator):
 
     Returns ``{"video_id", "stream_url", "player_url", "timeline"}`` and pushes
     ``player_url`` to XCom for the "VideoDB Player" link.
+
+    :param video_id: the video, ``m-...`` (templated).
+    :param timeline: ``None`` for the whole video, or ``[[start, end], ...]`` in seconds
+        (a JSON string of pairs is accepted); finite, ``0 <= start < end``, within the
+        video's length, at most 1,000 segments (templated).
+    :param collection_id: the video's collection; default: the connection's (templated).
+    :param videodb_conn_id: the Airflow connection of type ``videodb``.
     """
 
     template_fields: Sequence[str] = ("video_id", "timeline", "collection_id")
@@ -131,7 +133,6 @@ class GenerateStreamOperator(_PlayerLinkMixin, BaseOperator):
                         f"video {video_id} has no length from the service; "
                         "cannot check the timeline",
                     )
-                check_timeline_within(timeline, length)
                 stream = hook.generate_stream(
                     video_id, timeline, length=length, collection_id=collection_id
                 )
@@ -167,6 +168,24 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     Task retries do not submit duplicate jobs on Airflow >= 3.3: the job is recorded in
     ``task_state_store`` right after submission, and a retry reattaches to it while it runs,
     finishes from it when it is done, and submits afresh only when it failed or is unknown.
+
+    :param video_id: the video, ``m-...`` (templated).
+    :param prompt: what to find, in words; something visible, no control characters other
+        than newline and tab, bounded length (templated).
+    :param content_type: ``spoken``, ``visual`` or ``multimodal`` (templated).
+    :param model_name: ``basic``, ``pro`` or ``ultra`` (templated).
+    :param scene_index_id: a scene index to search for visual clips (templated).
+    :param callback_url: an http(s) URL the service POSTs the result to; the task still
+        polls (templated).
+    :param collection_id: the video's collection; default: the connection's (templated).
+    :param deferrable: wait on the triggerer (True) or on the worker (False); ``None``:
+        ``[videodb] default_deferrable``, True unless set.
+    :param poll_interval: seconds between polls.
+    :param timeout: wall-clock limit of the wait, in seconds (at most 30 days).
+    :param max_consecutive_failures: transient poll failures tolerated in a row (0-1000).
+    :param max_poll_interval: let the interval grow for long jobs, up to this many seconds.
+    :param fail_on_empty: fail with ``error_code="empty_result"`` when no shot matched.
+    :param videodb_conn_id: the Airflow connection of type ``videodb``.
     """
 
     template_fields: Sequence[str] = (
@@ -220,27 +239,23 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
 
     # -- request ------------------------------------------------------------------------
 
-    def _request(self) -> dict[str, Any]:
-        """The validated, rendered request: every check happens before any I/O."""
-        return {
-            "video_id": validate_video_id(self.video_id),
-            "prompt": validate_prompt(self.prompt),
-            "content_type": validate_content_type(self.content_type),
-            "model_name": validate_model_name(self.model_name),
-            "scene_index_id": None
-            if self.scene_index_id is None
-            else validate_scene_index_id(self.scene_index_id),
-            "callback_url": None
-            if self.callback_url is None
-            else validate_callback_url(self.callback_url),
-            "collection_id": _optional_collection(self.collection_id),
-        }
+    def _request(self) -> ClipRequest:
+        """The rendered fields as a checked request: every check happens before any I/O."""
+        return ClipRequest(
+            self.video_id,
+            self.prompt,
+            content_type=self.content_type,
+            model_name=self.model_name,
+            scene_index_id=self.scene_index_id,
+            callback_url=self.callback_url,
+            collection_id=self.collection_id,
+        )
 
     # -- execution ----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         request = self._request()
-        hook = _make_hook(self.videodb_conn_id, request["collection_id"])
+        hook = _make_hook(self.videodb_conn_id, request.collection_id)
         try:
             job, finished, started_at = self._submit_or_reattach(context, hook, request)
             ti = context["ti"]
@@ -252,7 +267,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
                 job.job_id, job.output_url, time.time() + self.timeout, started_at, self.wait_policy
             )
             if self.deferrable:
-                self._defer(wait, request["video_id"])
+                self._defer(wait, request.video_id)
             event = self._wait_here(hook, wait)
             return self._complete(context, hook, request, event)
         finally:
@@ -261,7 +276,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after :class:`ClipJobTrigger`: finish, or raise what the event says."""
         request = self._request()
-        hook = _make_hook(self.videodb_conn_id, request["collection_id"])
+        hook = _make_hook(self.videodb_conn_id, request.collection_id)
         try:
             return self._complete(context, hook, request, event)
         finally:
@@ -293,7 +308,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     # -- no duplicate jobs across retries ------------------------------------------------
 
     def _submit_or_reattach(
-        self, context: Context, hook: VideoDBHook, request: dict[str, Any]
+        self, context: Context, hook: VideoDBHook, request: ClipRequest
     ) -> tuple[AsyncJob, dict[str, str] | None, float]:
         """Return the job to wait for, its final event if it is already done, its start time.
 
@@ -307,7 +322,8 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         from airflow_provider_videodb.polling import make_event
 
         memory = ClipJobMemory(
-            context.get("task_state_store"), request_fingerprint(self.videodb_conn_id, request)
+            context.get("task_state_store"),
+            request_fingerprint(self.videodb_conn_id, dataclasses.asdict(request)),
         )
         if not memory.available:
             self.log.info(
@@ -323,15 +339,8 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
                 done = make_event("success", job.job_id, job.output_url, "done in an earlier try")
                 return job, done, started_at
         started_at = time.time()
-        job = hook.start_clip(
-            request["video_id"],
-            request["prompt"],
-            content_type=request["content_type"],
-            model_name=request["model_name"],
-            scene_index_id=request["scene_index_id"],
-            callback_url=request["callback_url"],
-        )
-        self.log.info("Submitted clip job %s for video %s", job.job_id, request["video_id"])
+        job = hook.submit_clip(request)
+        self.log.info("Submitted clip job %s for video %s", job.job_id, request.video_id)
         memory.remember(job, started_at)
         return job, None, started_at
 
@@ -341,7 +350,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         self,
         context: Context,
         hook: VideoDBHook,
-        request: dict[str, Any],
+        request: ClipRequest,
         event: dict[str, Any] | None,
     ) -> dict[str, Any]:
         from airflow_provider_videodb.exceptions import (
@@ -373,10 +382,10 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
                 job_id, status.message or f"job reported {status.state!r} after success"
             )
         shots = parse_clip_shots(status.data or {}, poll_request_info(output_url))
-        video_id = request["video_id"]
+        video_id = request.video_id
         stream: dict[str, Any] = {"stream_url": None, "player_url": None}
         if shots:
-            stream = hook.compile_shots(video_id, shots, collection_id=request["collection_id"])
+            stream = hook.compile_shots(video_id, shots, collection_id=request.collection_id)
             self._push_player_url(context, stream.get("player_url"))
         elif self.fail_on_empty:
             raise VideoDBJobFailedError(job_id, "no shots matched the prompt", "empty_result")
@@ -386,7 +395,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         return {
             "job_id": job_id,
             "video_id": video_id,
-            "prompt": request["prompt"],
+            "prompt": request.prompt,
             "shots": [shot.to_dict() for shot in shots],
             "stream_url": stream.get("stream_url"),
             "player_url": stream.get("player_url"),

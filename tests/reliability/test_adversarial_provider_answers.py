@@ -17,6 +17,7 @@ and that answers exactly the JSON a test sets. Mocks only where nothing real can
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -328,7 +329,8 @@ def test_c3_retry_reattaches_to_a_job_whose_status_is_not_understood(crafted):
 
     op = clip_op()
     store = FakeStateStore()
-    memory = ClipJobMemory(store, request_fingerprint("videodb_default", op._request()))
+    fingerprint = request_fingerprint("videodb_default", dataclasses.asdict(op._request()))
+    memory = ClipJobMemory(store, fingerprint)
     memory.remember(AsyncJob(JOB_ID, crafted.output_url), time.time())
     crafted.clip_start()
     crafted.poll(
