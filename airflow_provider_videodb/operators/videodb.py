@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_provider_videodb.compat import conf
-from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
-from airflow_provider_videodb.operators.clip_job_memory import CLIP_JOB_STATE_KEY
+from airflow_provider_videodb.job_memory import CLIP_JOB_STATE_KEY
+from airflow_provider_videodb.links.videodb import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
 from airflow_provider_videodb.polling import JobWait, WaitPolicy
 from airflow_provider_videodb.validation import (
     ClipRequest,
@@ -312,9 +312,9 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     ) -> tuple[AsyncJob, dict[str, str] | None, float]:
         """Return the job to wait for, its final event if it is already done, its start time.
 
-        See :mod:`~airflow_provider_videodb.operators.clip_job_memory` for the rules.
+        See :mod:`~airflow_provider_videodb.job_memory` for the rules.
         """
-        from airflow_provider_videodb.operators.clip_job_memory import (
+        from airflow_provider_videodb.job_memory import (
             ClipJobMemory,
             previous_job_state,
             request_fingerprint,

@@ -461,7 +461,7 @@ def test_without_task_state_store_each_try_submits(server, videodb_conn, news):
 
 
 def test_player_link_is_what_the_task_pushed(server, videodb_conn, news):
-    from airflow_provider_videodb.links import VideoDBPlayerLink
+    from airflow_provider_videodb.links.videodb import VideoDBPlayerLink
 
     op = GenerateStreamOperator(task_id="s", video_id=news["id"], timeline=[[0, 3]])
     link = VideoDBPlayerLink()
@@ -483,7 +483,7 @@ def test_player_link_is_what_the_task_pushed(server, videodb_conn, news):
     ],
 )
 def test_job_memory_ignores_what_it_cannot_trust(stored):
-    from airflow_provider_videodb.operators.clip_job_memory import ClipJobMemory
+    from airflow_provider_videodb.job_memory import ClipJobMemory
 
     store = MemoryStateStore()
     if stored is not None:
@@ -492,7 +492,7 @@ def test_job_memory_ignores_what_it_cannot_trust(stored):
 
 
 def test_job_memory_round_trip_and_fingerprint_scope():
-    from airflow_provider_videodb.operators.clip_job_memory import (
+    from airflow_provider_videodb.job_memory import (
         ClipJobMemory,
         request_fingerprint,
     )

@@ -22,7 +22,7 @@ RUN_TIME_ONLY = ("requests", "aiohttp", "urllib3", "airflow_provider_videodb.hoo
 PARSE_TIME_MODULES = [
     "airflow_provider_videodb",
     "airflow_provider_videodb.operators.videodb",
-    "airflow_provider_videodb.links",
+    "airflow_provider_videodb.links.videodb",
 ]
 
 _PROBE = """

@@ -319,9 +319,9 @@ async def test_c3_trigger_ends_with_an_error_naming_the_unknown_status(crafted):
 
 
 def test_c3_retry_reattaches_to_a_job_whose_status_is_not_understood(crafted):
-    """clip_job_memory: an unknown status is "cannot tell": wait on the job, neither finish
+    """job_memory: an unknown status is "cannot tell": wait on the job, neither finish
     from it (done) nor submit a second billable job (failed)."""
-    from airflow_provider_videodb.operators.clip_job_memory import (
+    from airflow_provider_videodb.job_memory import (
         ClipJobMemory,
         request_fingerprint,
     )
@@ -347,7 +347,7 @@ def test_c3_retry_reattaches_to_a_job_whose_status_is_not_understood(crafted):
 def test_c3_previous_job_state_unknown_status_is_reattach(crafted):
     import logging
 
-    from airflow_provider_videodb.operators.clip_job_memory import previous_job_state
+    from airflow_provider_videodb.job_memory import previous_job_state
     from airflow_provider_videodb.responses import AsyncJob
 
     crafted.poll({"success": True, "status": "archived", "data": {}})
@@ -563,7 +563,7 @@ def test_c5_good_urls_are_kept(crafted):
 
 @pytest.mark.parametrize("bad", [JS_URL, "data:text/html,x", "/relative", 5, None])
 def test_c5_extra_link_refuses_a_bad_url_it_was_handed(bad):
-    from airflow_provider_videodb.links import VideoDBPlayerLink
+    from airflow_provider_videodb.links.videodb import VideoDBPlayerLink
 
     op = clip_op()
     op.pushed_player_url = bad
@@ -577,7 +577,7 @@ def test_c5_extra_link_refuses_a_bad_url_already_in_xcom(monkeypatch):
 
     from airflow.sdk.execution_time.xcom import XCom
 
-    from airflow_provider_videodb.links import VideoDBPlayerLink
+    from airflow_provider_videodb.links.videodb import VideoDBPlayerLink
 
     stored = {"value": JS_URL}
     monkeypatch.setattr(XCom, "get_value", lambda **kw: stored["value"])
