@@ -58,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
-        "extra-links": [f"{_PACKAGE}.links.VideoDBPlayerLink"],
+        "extra-links": [f"{_PACKAGE}.links.videodb.VideoDBPlayerLink"],
         "config": {
             "videodb": {
                 "description": "Options for the VideoDB provider.",

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-try:
-    from airflow.sdk.exceptions import AirflowException
-except ImportError:  # pragma: no cover - Airflow 3.1 keeps it in airflow.exceptions only
-    from airflow.exceptions import AirflowException  # type: ignore[no-redef,attr-defined,unused-ignore]
+from airflow_provider_videodb.compat import AirflowException
 
 _VALUE_REPR_LIMIT = 100
 
@@ -139,6 +136,14 @@ class VideoDBServerError(VideoDBAPIError):
 class VideoDBResponseError(VideoDBAPIError):
     """An answer that cannot be used: malformed JSON, an unexpected shape, or
     HTTP 200 with ``success: false``."""
+
+
+class VideoDBUnknownJobStatusError(VideoDBResponseError):
+    """A job answer with a status that means neither running, done nor failed.
+
+    It ends a wait at once (never an empty success, and no polling on a job whose state
+    cannot be told); the message names the status that arrived.
+    """
 
 
 class VideoDBTransportError(VideoDBAPIError):

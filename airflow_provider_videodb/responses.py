@@ -23,6 +23,7 @@ from airflow_provider_videodb.exceptions import (
     VideoDBAPIError,
     VideoDBAuthenticationError,
     VideoDBBadRequestError,
+    VideoDBConfigError,
     VideoDBError,
     VideoDBInsufficientCreditsError,
     VideoDBNotFoundError,
@@ -31,6 +32,7 @@ from airflow_provider_videodb.exceptions import (
     VideoDBResponseError,
     VideoDBServerError,
     VideoDBTransportError,
+    VideoDBUnknownJobStatusError,
 )
 
 #: Statuses that are transient by nature and retried (budget permitting).
@@ -39,8 +41,20 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 NOT_TAKEN_STATUSES = frozenset({429, 503})
 #: POST paths that only return a URL and have no side effect: repeating them is safe.
 IDEMPOTENT_POST_PATTERNS = ("/video/*/stream", "/compile")
-NON_TERMINAL_STATUSES = frozenset({"processing", "in progress"})
+#: Job statuses that mean "still running": keep polling.
+NON_TERMINAL_STATUSES = frozenset({"processing", "in progress", "pending", "queued"})
+#: Job statuses that end the wait as a success (when the payload also says so, see
+#: :func:`parse_job_status`) or as a failure. Any other status is not understood.
+SUCCESS_STATUSES = frozenset({"done", "complete", "completed"})
+FAILURE_STATUSES = frozenset({"failed", "error"})
+#: Longest URL from the service that is kept (a player or stream URL).
+MAX_SERVICE_URL_CHARS = 8192
+#: How much of an unusable value an error message quotes.
+_PREVIEW_CHARS = 60
 _MESSAGE_LIMIT = 300
+#: Longest answer body read from the service (decoded bytes); a longer one is refused
+#: while it is read (Content-Length up front, then counted), never held whole.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 _STATUS_CLASSES: dict[int, type[VideoDBAPIError]] = {
     400: VideoDBBadRequestError,
@@ -167,10 +181,11 @@ def response_error(
     *,
     status: int | None = 200,
     error_code: str | None = None,
+    kind: type[VideoDBResponseError] = VideoDBResponseError,
 ) -> VideoDBResponseError:
     """An answer we cannot use. Retryable: a well-behaved service answers properly next time."""
     info = info or RequestInfo("", "")
-    return VideoDBResponseError(
+    return kind(
         info.method, info.path, status, _short(message), error_code, info.video_id, True, None
     )
 
@@ -183,9 +198,21 @@ def interpret_response(
     *,
     retry_max_wait: float,
 ) -> dict[str, Any]:
-    """Return the parsed JSON object of a successful answer, or raise the typed error."""
+    """Return the parsed JSON object of a successful answer, or raise the typed error.
+
+    ``body`` is at most :data:`MAX_ANSWER_BYTES` long (the transports refuse longer answers
+    while reading, with :func:`answer_too_large_error`).
+    """
+    if len(body) > MAX_ANSWER_BYTES:
+        raise answer_too_large_error(info, len(body), status=status)
     try:
         payload: Any = json.loads(body) if body else None
+    except RecursionError:  # JSON nested deeper than the interpreter's stack
+        payload = None
+        if 200 <= status < 300:
+            raise response_error(
+                info, "malformed JSON in the answer: nested too deeply", status=status
+            ) from None
     except (ValueError, UnicodeDecodeError):
         payload = None
         if 200 <= status < 300:
@@ -227,6 +254,65 @@ def transport_error(
     )
 
 
+def deadline_error(info: RequestInfo, seconds: float, *, sent: bool) -> VideoDBTransportError:
+    """The request's deadline passed before its whole answer arrived (a timeout).
+
+    ``sent`` as in :func:`transport_error`: a deadline hit while reading is after sending,
+    so a non-idempotent POST is not blindly repeated (:func:`may_retry`).
+    """
+    where = "before the request was sent" if not sent else "after the request was sent"
+    return VideoDBTransportError(
+        info.method,
+        info.path,
+        f"(timeout {where}: no complete answer within the deadline of {seconds:.3g} s)",
+        sent=sent,
+        video_id=info.video_id,
+        retryable=True,
+    )
+
+
+def answer_too_large_error(
+    info: RequestInfo, size: int | None, *, status: int | None = 200
+) -> VideoDBResponseError:
+    """An answer longer than :data:`MAX_ANSWER_BYTES` (``size`` if known), refused unread.
+
+    Retryable like any other unusable answer (for the requests :func:`may_retry` allows).
+    """
+    told = f" ({size} bytes)" if size is not None else ""
+    return response_error(
+        info,
+        f"the answer{told} is larger than the {MAX_ANSWER_BYTES} bytes "
+        f"({MAX_ANSWER_BYTES // (1024 * 1024)} MiB) accepted",
+        status=status,
+    )
+
+
+def request_encoding_error(info: RequestInfo) -> VideoDBConfigError:
+    """The HTTP stack refused to build the request (a header or the URL).
+
+    The only value that varies in a request's headers is the API key, so the library's own
+    text (which quotes the header) is never kept: callers raise this ``from None``. Not
+    retried: it would fail the same way every time.
+    """
+    return VideoDBConfigError(
+        f"VideoDB {info.method} {info.path}: the request headers or URL could not be "
+        "encoded (check the connection's password and host); nothing was sent"
+    )
+
+
+def unsendable_header(headers: Mapping[str, str]) -> bool:
+    """Whether a header value could not travel as it is (CR/LF/NUL or other control
+    characters, or characters outside latin-1), so that both transports refuse alike."""
+    for value in headers.values():
+        if isinstance(value, str) and value.isascii() and value.isprintable():
+            continue  # the usual case, decided at C speed (the triggerer's hot path)
+        if not isinstance(value, str) or any(
+            (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F or ord(ch) > 0xFF for ch in value
+        ):
+            return True
+    return False
+
+
 def may_retry(info: RequestInfo, error: VideoDBError) -> bool:
     """May this failed request be sent again?
 
@@ -246,7 +332,15 @@ def may_retry(info: RequestInfo, error: VideoDBError) -> bool:
 # -- payload shapes -------------------------------------------------------------------------
 
 
+def _preview(value: Any) -> str:
+    """A short quote of an unusable value for an error message (never a whole long value)."""
+    text = repr(value)
+    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 3] + "..."
+
+
 def _data(payload: Mapping[str, Any], info: RequestInfo | None) -> dict[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise response_error(info, f"expected a JSON object, got {type(payload).__name__}")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise response_error(info, f"expected a 'data' object, got {type(data).__name__}")
@@ -259,10 +353,10 @@ def _float(value: Any, what: str, info: RequestInfo | None) -> float:
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
-    except (TypeError, ValueError):
-        raise response_error(info, f"{what} is not a number: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise response_error(info, f"{what} is not a number: {_preview(value)}") from None
     if not math.isfinite(number):
-        raise response_error(info, f"{what} is not finite: {value!r}")
+        raise response_error(info, f"{what} is not finite: {_preview(value)}")
     return number
 
 
@@ -271,6 +365,56 @@ def _required_str(data: Mapping[str, Any], key: str, info: RequestInfo | None) -
     if not isinstance(value, str) or not value:
         raise response_error(info, f"the answer has no {key!r}")
     return value
+
+
+def service_url(value: Any, field: str, info: RequestInfo | None = None) -> str:
+    """A URL the service sent (a player or stream URL), checked before anyone may click it.
+
+    Kept only when it is an absolute ``http``/``https`` URL with a host, at most
+    :data:`MAX_SERVICE_URL_CHARS` long, free of whitespace, control characters and
+    backslashes. Anything else (``javascript:``, ``data:``, ``file:``, a relative path, ...)
+    is a :class:`VideoDBResponseError` naming ``field`` and quoting only the start of the
+    value.
+    """
+    if not isinstance(value, str) or not value:
+        raise response_error(info, f"{field} is not a URL: {_preview(value)}")
+    problem = None
+    if len(value) > MAX_SERVICE_URL_CHARS:
+        problem = f"is {len(value)} characters long (at most {MAX_SERVICE_URL_CHARS})"
+    elif any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in value):
+        problem = "contains whitespace, control characters or backslashes"
+    else:
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None:
+            problem = "is not a valid URL"
+        elif parts.scheme.lower() not in ("http", "https"):
+            problem = "is not an http(s) URL"
+        elif not host:
+            problem = "has no host"
+    if problem:
+        raise response_error(info, f"{field} from the service {problem}: {_preview(value)}")
+    return value
+
+
+def is_service_url(value: Any) -> bool:
+    """Whether :func:`service_url` would keep ``value``."""
+    try:
+        service_url(value, "url")
+    except VideoDBResponseError:
+        return False
+    return True
+
+
+def _optional_service_url(data: Mapping[str, Any], key: str, info: RequestInfo | None) -> Any:
+    """``data[key]`` checked with :func:`service_url`; None when absent, null or empty."""
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    return service_url(value, key, info)
 
 
 @dataclass(frozen=True)
@@ -286,6 +430,8 @@ def parse_async_start(payload: Mapping[str, Any], info: RequestInfo | None = Non
 
 @dataclass(frozen=True)
 class JobStatus:
+    """What one poll said. ``done`` always carries a ``data`` object (possibly empty)."""
+
     state: Literal["processing", "done", "failed"]
     percentage: float | None = None
     data: dict[str, Any] | None = None
@@ -298,8 +444,29 @@ class JobStatus:
 
 
 def parse_job_status(payload: Mapping[str, Any], info: RequestInfo | None = None) -> JobStatus:
-    """Both terminal shapes (flat and ``response``-wrapped), both non-terminal statuses."""
-    status = str(payload.get("status") or "").strip().lower()
+    """What one poll of an async-response URL says. Only a known success is a success.
+
+    * Running: a status in :data:`NON_TERMINAL_STATUSES` (``data.percentage`` is read for
+      progress only; a bad one is ignored).
+    * Terminal, in both shapes the service and the local server use: flat
+      ``{"success": ..., "status": "done", "data": {...}}`` and wrapped
+      ``{"status": "done", "response": {"success": ..., "data": {...}}}`` (the wrapped
+      ``success`` decides; the outer one stands in when the inner one is absent).
+    * Success: a status in :data:`SUCCESS_STATUSES` with ``success: true`` and a ``data``
+      object, or with no ``success`` flag at all but a ``data`` object.
+    * Failure: a status in :data:`FAILURE_STATUSES` (whatever ``success`` says), or a success
+      status with ``success: false``, or with neither a ``success`` flag nor ``data``.
+    * Anything else is not understood and raises :class:`VideoDBResponseError` naming what
+      arrived: an unknown status (the SDKs would take it as done with an empty result), no
+      status, a ``success`` that is not a boolean, a ``response`` or ``data`` that is not an
+      object. Never an empty success.
+    """
+    if not isinstance(payload, Mapping):
+        raise response_error(info, f"expected a job status object, got {type(payload).__name__}")
+    raw_status = payload.get("status")
+    if not isinstance(raw_status, str) or not raw_status.strip():
+        raise response_error(info, f"the job answer has no status (got {_preview(raw_status)})")
+    status = " ".join(raw_status.split()).lower()
     if status in NON_TERMINAL_STATUSES:
         data = payload.get("data")
         percentage = None
@@ -309,20 +476,38 @@ def parse_job_status(payload: Mapping[str, Any], info: RequestInfo | None = None
             except VideoDBResponseError:
                 percentage = None  # progress is informative only
         return JobStatus("processing", percentage)
+    if status not in SUCCESS_STATUSES and status not in FAILURE_STATUSES:
+        raise response_error(
+            info,
+            f"unknown job status {_preview(raw_status)}: not one that means running "
+            f"({', '.join(sorted(NON_TERMINAL_STATUSES))}), done "
+            f"({', '.join(sorted(SUCCESS_STATUSES))}) or failed "
+            f"({', '.join(sorted(FAILURE_STATUSES))})",
+            kind=VideoDBUnknownJobStatusError,  # ends a wait at once
+        )
     inner = payload.get("response")
-    body: Mapping[str, Any] = inner if isinstance(inner, dict) else payload
+    if inner is not None and not isinstance(inner, dict):
+        raise response_error(info, f"job answer 'response' is not an object: {_preview(inner)}")
+    body: Mapping[str, Any] = inner if inner is not None else payload
+    success = body.get("success")
+    if success is None:
+        success = payload.get("success")
+    if success is not None and not isinstance(success, bool):
+        raise response_error(info, f"job answer 'success' is not a boolean: {_preview(success)}")
     message = _str_or_none(body.get("message") or payload.get("message"))
     error_code = _str_or_none(body.get("error_code") or payload.get("error_code"))
-    if body.get("success") is True:
-        data = body.get("data")
-        return JobStatus("done", 100.0, data if isinstance(data, dict) else {}, message)
-    return JobStatus(
-        "failed",
-        None,
-        None,
-        message or f"job ended with status {status or 'unknown'!r}",
-        error_code,
-    )
+    data = body.get("data")
+    if status in FAILURE_STATUSES or success is False or (success is None and data is None):
+        if status in FAILURE_STATUSES or success is False:
+            reason = f"job ended with status {status!r}"
+        else:
+            reason = f"job ended with status {status!r} but neither success nor data"
+        return JobStatus("failed", None, None, message or reason, error_code)
+    if not isinstance(data, dict):
+        raise response_error(
+            info, f"job ended {status!r} but its 'data' is not an object: {_preview(data)}"
+        )
+    return JobStatus("done", 100.0, data, message)
 
 
 @dataclass(frozen=True)
@@ -337,33 +522,58 @@ class Shot:
 
 
 def _iter_docs(data: Mapping[str, Any], info: RequestInfo | None) -> Iterable[Mapping[str, Any]]:
-    results = data.get("results") or []
+    """The docs of a clip result; any other shape is a :class:`VideoDBResponseError`.
+
+    ``results`` must be a list (a result with no ``results`` at all is not an empty one),
+    each result an object whose ``docs`` (absent or null: none) is a list of objects.
+    """
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"clip result is not an object: {_preview(data)}")
+    results = data.get("results")
     if not isinstance(results, list):
-        raise response_error(info, "clip result 'results' is not a list")
-    for result in results:
-        docs = result.get("docs") if isinstance(result, dict) else None
-        for doc in docs or []:
+        raise response_error(info, f"clip result 'results' is not a list: {_preview(results)}")
+    for index, result in enumerate(results):
+        if not isinstance(result, dict):
+            raise response_error(info, f"clip result results[{index}] is not an object")
+        docs = result.get("docs")
+        if docs is None:
+            continue
+        if not isinstance(docs, list):
+            raise response_error(
+                info, f"clip result results[{index}].docs is not a list: {_preview(docs)}"
+            )
+        for number, doc in enumerate(docs):
             if not isinstance(doc, dict):
-                raise response_error(info, f"clip result doc is not an object: {doc!r}")
+                raise response_error(
+                    info,
+                    f"clip result results[{index}].docs[{number}] is not an object: "
+                    f"{_preview(doc)}",
+                )
             yield doc
 
 
 def parse_clip_shots(data: Mapping[str, Any], info: RequestInfo | None = None) -> list[Shot]:
     """Shots of a clip result (``data.results[].docs[]``), in the order given.
 
-    Degenerate shots (end <= start) are dropped: they cannot be streamed.
+    This checks the service's answer (never with the user-input validators): start and end
+    finite numbers (numeric strings accepted), start not negative, a score (if any) a
+    finite number; anything else raises :class:`VideoDBResponseError`. Degenerate shots
+    (end <= start) are dropped: they cannot be streamed.
     """
     shots = []
     for doc in _iter_docs(data, info):
         start = _float(doc.get("start"), "shot start", info)
         end = _float(doc.get("end"), "shot end", info)
+        if start < 0:
+            raise response_error(info, f"shot start from the service is negative: {start:g}")
         score = doc.get("score")
+        text = doc.get("text")
         if end > start:
             shots.append(
                 Shot(
                     start,
                     end,
-                    str(doc.get("text") or ""),
+                    text if isinstance(text, str) else "" if text is None else str(text),
                     None if score is None else _float(score, "shot score", info),
                 )
             )
@@ -371,22 +581,29 @@ def parse_clip_shots(data: Mapping[str, Any], info: RequestInfo | None = None) -
 
 
 def parse_video(video: Mapping[str, Any], info: RequestInfo | None = None) -> dict[str, Any]:
-    """A video object with ``length`` normalised to float (it may be a numeric string)."""
+    """A video object: ``length`` a float (it may be a numeric string) >= 0 or absent, and
+    ``stream_url``/``player_url`` checked with :func:`service_url` (None when absent)."""
     if not isinstance(video, Mapping):
         raise response_error(info, f"expected a video object, got {type(video).__name__}")
     result = dict(video)
     if result.get("length") is not None:
-        result["length"] = _float(result["length"], "video length", info)
+        length = _float(result["length"], "video length", info)
+        if length < 0:
+            raise response_error(info, f"video length from the service is negative: {length:g}")
+        result["length"] = length
+    for key in ("stream_url", "player_url"):
+        if key in result:
+            result[key] = _optional_service_url(result, key, info)
     return result
 
 
 def parse_stream(payload: Mapping[str, Any], info: RequestInfo | None = None) -> dict[str, Any]:
-    """``{"stream_url", "player_url"}`` of a stream/compile answer."""
+    """``{"stream_url", "player_url"}`` of a stream/compile answer, both checked with
+    :func:`service_url` (``player_url`` may be absent: None)."""
     data = _data(payload, info)
-    player_url = data.get("player_url")
     return {
-        "stream_url": _required_str(data, "stream_url", info),
-        "player_url": player_url if isinstance(player_url, str) and player_url else None,
+        "stream_url": service_url(_required_str(data, "stream_url", info), "stream_url", info),
+        "player_url": _optional_service_url(data, "player_url", info),
     }
 
 

@@ -5,11 +5,18 @@ Connection fields: ``password`` holds the API key; ``host`` the base URL (a bare
 complete it). Extras (plain or ``extra__videodb__``-prefixed keys, strings accepted as the
 URI form yields them): ``collection_id``, ``timeout``, ``connect_timeout``, ``max_retries``,
 ``retry_max_wait``, ``verify`` (true/false or a CA bundle path).
+
+Everything is checked here, once, so that a bad connection is a :class:`VideoDBConfigError`
+naming the field, never a late ``InvalidHeader``/``OSError``/``OverflowError`` from deep
+inside an HTTP client. Messages about the API key never hold the key, any part of it, its
+repr or its length.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,8 +36,15 @@ CLIENT_ID = f"airflow-provider-videodb/{__version__}"
 CONN_TYPE = "videodb"
 _EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Upper bounds for the numeric extras: beyond them a value is a typo, not a wish.
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_RETRIES = 20
+MAX_RETRY_WAIT_SECONDS = 3600.0
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+log = logging.getLogger(__name__)
 
 
 class ConnectionLike(Protocol):
@@ -44,6 +58,49 @@ class ConnectionLike(Protocol):
 
     @property
     def extra_dejson(self) -> dict: ...
+
+
+def _key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be sent as the ``x-access-token`` header value, or ``None``.
+
+    Only visible ASCII (0x21-0x7E) is accepted. Control characters (CR/LF above all) would
+    split the header, and requests refuses them with an ``InvalidHeader`` whose text holds
+    the whole key; non-ASCII cannot be encoded in a header portably. An inner space is legal
+    in a header value, but no real key has one: it is a paste accident (two keys, a
+    ``Bearer`` prefix) that would only turn into a puzzling 401, so it is refused as well.
+    The answer describes the kind of character, never where it is or what the key holds.
+    """
+    for ch in key:
+        if "\x21" <= ch <= "\x7e":
+            continue
+        if ch == " ":
+            return "contains a space"
+        if ch < " " or ch == "\x7f":
+            return "contains a control character (a line break, say)"
+        return "contains a non-ASCII character"
+    return None
+
+
+def _clean_api_key(raw: Any, where: str) -> tuple[str, bool]:
+    """``(key, stripped)``: surrounding whitespace removed, the rest checked.
+
+    ``where`` says which setting this is (``"VideoDB connection 'x': the API key (field
+    'password')"``); the value itself is never put in a message.
+    """
+    if raw is None or raw == "":
+        raise VideoDBConfigError(f"{where} is empty")
+    if not isinstance(raw, str):
+        raise VideoDBConfigError(f"{where} must be a string, not {type(raw).__name__}")
+    key = raw.strip()
+    if not key:
+        raise VideoDBConfigError(f"{where} is empty (it holds only whitespace)")
+    problem = _key_problem(key)
+    if problem:
+        raise VideoDBConfigError(
+            f"{where} {problem}; only visible ASCII characters can be sent in the "
+            "x-access-token header (the value is not shown)"
+        )
+    return key, key != raw
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -65,8 +122,12 @@ class VideoDBSettings:
     verify: bool | str = True
 
     def __post_init__(self) -> None:
-        if not self.api_key:
-            raise VideoDBConfigError("VideoDB API key is empty (set the connection's password)")
+        key, stripped = _clean_api_key(
+            self.api_key, "VideoDB API key (api_key; the connection's password)"
+        )
+        if stripped:
+            log.warning("VideoDB API key (api_key) had surrounding whitespace; it was stripped")
+            object.__setattr__(self, "api_key", key)
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
 
     # -- construction ---------------------------------------------------------------------
@@ -81,21 +142,25 @@ class VideoDBSettings:
         ``aextra_dejson`` so that no sync secret masking happens on the event loop).
         """
         conn_id = getattr(conn, "conn_id", None) or "?"
-        if not conn.password:
-            raise VideoDBConfigError(
-                f"VideoDB connection {conn_id!r}: the API key (field 'password') is empty"
-            )
-        extras = _plain_extras(conn.extra_dejson if extra is None else extra)
+        where = f"VideoDB connection {conn_id!r}: the API key (field 'password')"
+        api_key, stripped = _clean_api_key(conn.password, where)
+        if stripped:
+            log.warning("%s had surrounding whitespace; it was stripped", where)
+        extras = _plain_extras(conn_id, conn.extra_dejson if extra is None else extra)
         base_url = _base_url_from_connection(conn_id, conn.host, conn.schema, conn.port)
         reader = _ExtraReader(conn_id, extras)
         return cls(
             base_url=base_url,
-            api_key=conn.password,
+            api_key=api_key,
             collection_id=reader.collection_id(),
-            timeout=reader.positive_float("timeout", cls.timeout),
-            connect_timeout=reader.positive_float("connect_timeout", cls.connect_timeout),
-            max_retries=reader.non_negative_int("max_retries", cls.max_retries),
-            retry_max_wait=reader.positive_float("retry_max_wait", cls.retry_max_wait),
+            timeout=reader.positive_float("timeout", cls.timeout, MAX_TIMEOUT_SECONDS),
+            connect_timeout=reader.positive_float(
+                "connect_timeout", cls.connect_timeout, MAX_TIMEOUT_SECONDS
+            ),
+            max_retries=reader.non_negative_int("max_retries", cls.max_retries, MAX_RETRIES),
+            retry_max_wait=reader.positive_float(
+                "retry_max_wait", cls.retry_max_wait, MAX_RETRY_WAIT_SECONDS
+            ),
             verify=reader.verify(),
         )
 
@@ -199,25 +264,69 @@ def _base_url_from_connection(
         raw = host
     else:
         raw = f"{scheme or 'https'}://{host}"
-    if port:
-        parts = urlsplit(raw)
-        if parts.port is None and parts.hostname:
-            raw = parts._replace(netloc=f"{parts.netloc}:{int(port)}").geturl()
     try:
-        return normalise_base_url(raw)
+        base_url = normalise_base_url(raw)
     except VideoDBConfigError as err:
         raise VideoDBConfigError(f"VideoDB connection {conn_id!r}: {err} (field 'host')") from None
+    if port is None or port == "" or port == 0:  # unset (0 is what an empty form field gives)
+        return base_url
+    return _with_port(conn_id, base_url, port)
 
 
-def _plain_extras(extra: Mapping[str, Any]) -> dict[str, Any]:
+def _with_port(conn_id: str, base_url: str, port: Any) -> str:
+    """Complete ``base_url`` with the ``port`` field; a different port in the host is a
+    conflict (silently preferring either would call a server the user did not name)."""
+    try:
+        if isinstance(port, bool):
+            raise ValueError
+        number = int(port)
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 < number < 65536:
+        raise VideoDBConfigError(
+            f"VideoDB connection {conn_id!r}: field 'port' = {port!r} is not a TCP port (1-65535)"
+        )
+    parts = urlsplit(base_url)
+    if parts.port is not None:
+        if parts.port != number:
+            raise VideoDBConfigError(
+                f"VideoDB connection {conn_id!r}: field 'port' = {number} conflicts with the "
+                f"port {parts.port} in field 'host'; set the port in one place only"
+            )
+        return base_url
+    return normalise_base_url(parts._replace(netloc=f"{parts.netloc}:{number}").geturl())
+
+
+def _plain_extras(conn_id: str, extra: Any) -> dict[str, Any]:
     """Accept both ``timeout`` and the form-widget spelling ``extra__videodb__timeout``."""
+    if extra is None:
+        return {}
+    if not isinstance(extra, Mapping):
+        raise VideoDBConfigError(
+            f"VideoDB connection {conn_id!r}: field 'extra' must be a JSON object "
+            f'(e.g. {{"timeout": 30}}), not a JSON {_json_kind(extra)}'
+        )
     plain: dict[str, Any] = {}
     for key, value in extra.items():
+        if not isinstance(key, str):
+            continue  # not one of ours (JSON object keys are always strings anyway)
         name = key[len(_EXTRA_PREFIX) :] if key.startswith(_EXTRA_PREFIX) else key
         if value is None or value == "":
             continue  # empty form fields mean "use the default"
         plain.setdefault(name, value)
     return plain
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
 
 
 class _ExtraReader:
@@ -230,7 +339,7 @@ class _ExtraReader:
             f"VideoDB connection {self.conn_id!r}: extra {name}={value!r} {reason}"
         )
 
-    def positive_float(self, name: str, default: float) -> float:
+    def positive_float(self, name: str, default: float, maximum: float) -> float:
         value = self.extras.get(name, default)
         try:
             if isinstance(value, bool):
@@ -240,9 +349,11 @@ class _ExtraReader:
             raise self._bad(name, value, "is not a number of seconds") from None
         if not math.isfinite(number) or number <= 0:
             raise self._bad(name, value, "must be a finite number greater than zero")
+        if number > maximum:
+            raise self._bad(name, value, f"must be at most {maximum:g} seconds")
         return number
 
-    def non_negative_int(self, name: str, default: int) -> int:
+    def non_negative_int(self, name: str, default: int, maximum: int) -> int:
         value = self.extras.get(name, default)
         try:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
@@ -252,6 +363,8 @@ class _ExtraReader:
             raise self._bad(name, value, "is not a whole number") from None
         if number < 0:
             raise self._bad(name, value, "must not be negative")
+        if number > maximum:
+            raise self._bad(name, value, f"must be at most {maximum}")
         return number
 
     def verify(self) -> bool | str:
@@ -265,8 +378,20 @@ class _ExtraReader:
             if lowered in _FALSE:
                 return False
             if value.strip():
-                return value.strip()  # a CA bundle path
+                return self._ca_bundle(value.strip())
         raise self._bad("verify", value, "must be true, false or a CA bundle path")
+
+    def _ca_bundle(self, path: str) -> str:
+        """A CA bundle path must name a readable file now, not fail later as an ``OSError``
+        on the worker or a ``FileNotFoundError`` in the trigger. (A stat and an access
+        check: cheap enough for the async path, which calls ``from_connection`` on the
+        event loop.) A directory of certificates is not accepted: the async client loads
+        a bundle file."""
+        if not os.path.isfile(path):
+            raise self._bad("verify", path, "names no CA bundle file (no such file)")
+        if not os.access(path, os.R_OK):
+            raise self._bad("verify", path, "names a CA bundle file that cannot be read")
+        return path
 
     def collection_id(self) -> str:
         value = self.extras.get("collection_id", "default")

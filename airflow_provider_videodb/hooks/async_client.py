@@ -12,12 +12,18 @@ waiting and retrying from the typed error, interpreted by :mod:`..responses` exa
 the sync path. (aiohttp itself re-sends an idempotent GET once when a pooled keep-alive
 connection turns out to be closed, per RFC 9112 section 9.3.1; that is kept on purpose: at
 thousands of triggers, idle connections closed by the server must not count as failures.)
+
+Each attempt is bounded: the connection's ``timeout`` is its TOTAL time (connect, headers,
+body), cut to the wait's ``end_time`` when one is given; an answer longer than
+:data:`~..responses.MAX_ANSWER_BYTES` is refused while it is read; a header aiohttp would
+refuse (or that could not travel) is a :class:`VideoDBConfigError` that quotes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,13 +32,19 @@ from functools import lru_cache
 
 import aiohttp
 
+from airflow_provider_videodb.polling import request_budget
 from airflow_provider_videodb.responses import (
+    MAX_ANSWER_BYTES,
     JobStatus,
     RequestInfo,
+    answer_too_large_error,
+    deadline_error,
     interpret_response,
     parse_job_status,
     poll_request_info,
+    request_encoding_error,
     transport_error,
+    unsendable_header,
 )
 from airflow_provider_videodb.settings import VideoDBSettings
 
@@ -110,10 +122,13 @@ def active_session_users() -> int:
     return 0 if shared is None else shared.users
 
 
-@lru_cache(maxsize=64)
-def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    # No ``total``/``connect``: waiting for a free pooled connection is not a failure.
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+@lru_cache(maxsize=256)
+def _client_timeout(connect: float, total: float) -> aiohttp.ClientTimeout:
+    # ``total`` bounds the whole request (connect, headers, body: a server that drips one
+    # byte at a time cannot hold it longer). It would also count a wait for a free pooled
+    # connection, but the poller (job_poller) has as many workers as pooled connections,
+    # so its polls never queue for one.
+    return aiohttp.ClientTimeout(total=total, sock_connect=min(connect, total))
 
 
 async def _ca_context(verify: str) -> ssl.SSLContext:
@@ -130,28 +145,69 @@ def _transport(info: RequestInfo, exc: BaseException, *, sent: bool) -> Exceptio
     )
 
 
+async def _read_capped(response: aiohttp.ClientResponse, info: RequestInfo) -> bytes:
+    """The body, refused (:func:`answer_too_large_error`) as soon as it is known to be
+    longer than :data:`MAX_ANSWER_BYTES`: by its Content-Length, else while counting."""
+    length = response.content_length
+    if length is not None and length > MAX_ANSWER_BYTES:
+        response.close()  # the connection is not drained, it is dropped
+        raise answer_too_large_error(info, length, status=response.status)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.close()
+            raise answer_too_large_error(info, None, status=response.status)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _get(
-    session: aiohttp.ClientSession, settings: VideoDBSettings, url: str, info: RequestInfo
+    session: aiohttp.ClientSession,
+    settings: VideoDBSettings,
+    url: str,
+    info: RequestInfo,
+    *,
+    deadline: float | None = None,
 ) -> dict:
+    """One GET, ended by ``settings.timeout`` in total, and by ``deadline`` (a wait's
+    ``end_time``, see :func:`~airflow_provider_videodb.polling.request_budget`)."""
+    headers = settings.shared_headers
+    if unsendable_header(headers):  # refused alike on the sync path; never sent
+        raise request_encoding_error(info)
+    budget = request_budget(settings.timeout, deadline, time.time())
     verify = settings.verify
+    failure: Exception | None = None
     try:
         async with session.get(
             url,
-            headers=settings.shared_headers,
-            timeout=_client_timeout(settings.connect_timeout, settings.timeout),
+            headers=headers,
+            timeout=_client_timeout(settings.connect_timeout, budget),
             # True: aiohttp's default verifying context; a str: a CA bundle path.
             ssl=verify if isinstance(verify, bool) else await _ca_context(verify),
             allow_redirects=False,  # the key header must not follow a redirect elsewhere
         ) as response:
-            body = await response.read()
-            status, headers = response.status, response.headers
+            body = await _read_capped(response, info)
+            status, answer_headers = response.status, response.headers
     except aiohttp.ClientConnectorError as exc:  # refused / unreachable: never sent
-        raise _transport(info, exc, sent=False) from None
+        failure = _transport(info, exc, sent=False)
     except _CONNECT_TIMEOUT_ERRORS as exc:
-        raise _transport(info, exc, sent=False) from None
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise _transport(info, exc, sent=True) from None
-    return interpret_response(info, status, headers, body, retry_max_wait=settings.retry_max_wait)
+        failure = _transport(info, exc, sent=False)
+    except aiohttp.InvalidURL:  # its text is the URL; none of it is kept
+        failure = request_encoding_error(info)
+    except asyncio.TimeoutError:  # the request's total deadline (or its socket read)
+        failure = deadline_error(info, budget, sent=True)
+    except aiohttp.ClientError as exc:
+        failure = _transport(info, exc, sent=True)
+    except ValueError:  # aiohttp refusing a header (UnicodeEncodeError is one): its text
+        failure = request_encoding_error(info)  # quotes the header, i.e. the key
+    if failure is not None:
+        # Raised here, outside the handler: no __context__ keeps the library's exception.
+        raise failure
+    return interpret_response(
+        info, status, answer_headers, body, retry_max_wait=settings.retry_max_wait
+    )
 
 
 @dataclass(frozen=True)
@@ -178,6 +234,7 @@ async def fetch_job_status(
     output_url: str,
     *,
     session: aiohttp.ClientSession | None = None,
+    deadline: float | None = None,
 ) -> JobStatus:
     """Read an async-response URL once. Raises the typed error (``retryable`` set).
 
@@ -185,21 +242,29 @@ async def fetch_job_status(
     the key is never sent anywhere else. Pollers of one URL use :func:`poll_target` once
     and :func:`poll_job_status` per poll.
     """
-    return await poll_job_status(poll_target(settings, output_url), session=session)
+    return await poll_job_status(
+        poll_target(settings, output_url), session=session, deadline=deadline
+    )
 
 
 async def poll_job_status(
-    target: PollTarget, *, session: aiohttp.ClientSession | None = None
+    target: PollTarget,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    deadline: float | None = None,
 ) -> JobStatus:
-    """:func:`fetch_job_status` for an already checked URL (the poller's hot path)."""
+    """:func:`fetch_job_status` for an already checked URL (the poller's hot path).
+
+    ``deadline`` (epoch seconds, a wait's ``end_time``) cuts the request's own timeout.
+    """
     settings, url, info = target.settings, target.url, target.info
     if session is not None:
-        payload = await _get(session, settings, url, info)
+        payload = await _get(session, settings, url, info, deadline=deadline)
     else:  # hold a reference for this one call
         loop = asyncio.get_running_loop()
         shared = acquire_session(loop)
         try:
-            payload = await _get(shared.session, settings, url, info)
+            payload = await _get(shared.session, settings, url, info, deadline=deadline)
         finally:
             await release_session(loop, shared)
     return parse_job_status(payload, info)

@@ -43,6 +43,7 @@ from airflow_provider_videodb.hooks.async_client import (
     release_session,
 )
 from airflow_provider_videodb.polling import PollStep, PollTracker
+from airflow_provider_videodb.responses import JobStatus
 from airflow_provider_videodb.settings import VideoDBSettings
 
 #: Resolution of the waits between polls (seconds).
@@ -225,15 +226,28 @@ class JobPoller:
                 # The URL never changes: check its origin once (an unsafe one fails the
                 # first poll, permanently, exactly as a per-poll check would).
                 watch.target = watch.target or poll_target(watch.settings, watch.output_url)
-                status = await poll_job_status(watch.target, session=session)
-            except VideoDBError as error:
-                watch._deliver(watch.tracker.on_error(error, time.time()))
+                # No poll runs past the wait's own deadline (see polling.request_budget).
+                status = await poll_job_status(
+                    watch.target, session=session, deadline=watch.tracker.end_time
+                )
             except asyncio.CancelledError:
                 raise
+            except VideoDBError as error:
+                outcome: JobStatus | VideoDBError = error
             except Exception as error:
                 watch._fail(error)
+                continue
             else:
-                watch._deliver(watch.tracker.on_status(status, time.time()))
+                outcome = status
+            try:  # a bug in the tracker must reach the waiter, never kill this worker
+                now = time.time()
+                watch._deliver(
+                    watch.tracker.on_error(outcome, now)
+                    if isinstance(outcome, VideoDBError)
+                    else watch.tracker.on_status(outcome, now)
+                )
+            except Exception as error:
+                watch._fail(error)
 
 
 def active_watches() -> int:

@@ -14,23 +14,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-try:
-    from airflow.sdk import conf
-except ImportError:  # Airflow 3.1 has no airflow.sdk.conf
-    from airflow.configuration import conf  # type: ignore[assignment]
-
-from airflow_provider_videodb.links import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
-from airflow_provider_videodb.operators.clip_job_memory import CLIP_JOB_STATE_KEY
+from airflow_provider_videodb.compat import conf
+from airflow_provider_videodb.job_memory import CLIP_JOB_STATE_KEY
+from airflow_provider_videodb.links.videodb import PLAYER_URL_XCOM_KEY, VideoDBPlayerLink
+from airflow_provider_videodb.polling import JobWait, WaitPolicy
 from airflow_provider_videodb.validation import (
-    check_timeline_within,
+    ClipRequest,
     parse_timeline,
-    validate_callback_url,
+    validate_bool,
     validate_collection_id,
-    validate_content_type,
-    validate_model_name,
     validate_positive_seconds,
-    validate_prompt,
-    validate_scene_index_id,
     validate_video_id,
 )
 
@@ -48,6 +41,7 @@ DEFAULT_CONN_ID = "videodb_default"
 DEFERRAL_MARGIN_SECONDS = 120.0
 
 
+#: Upper bound of ``max_consecutive_failures`` (more is a typo, not a budget).
 def default_deferrable() -> bool:
     """``deferrable`` when not given: ``[videodb] default_deferrable``, True unless set.
 
@@ -89,6 +83,13 @@ class GenerateStreamOperator(_PlayerLinkMixin, BaseOperator):
 
     Returns ``{"video_id", "stream_url", "player_url", "timeline"}`` and pushes
     ``player_url`` to XCom for the "VideoDB Player" link.
+
+    :param video_id: the video, ``m-...`` (templated).
+    :param timeline: ``None`` for the whole video, or ``[[start, end], ...]`` in seconds
+        (a JSON string of pairs is accepted); finite, ``0 <= start < end``, within the
+        video's length, at most 1,000 segments (templated).
+    :param collection_id: the video's collection; default: the connection's (templated).
+    :param videodb_conn_id: the Airflow connection of type ``videodb``.
     """
 
     template_fields: Sequence[str] = ("video_id", "timeline", "collection_id")
@@ -120,10 +121,20 @@ class GenerateStreamOperator(_PlayerLinkMixin, BaseOperator):
                 self.log.info("Reusing the existing whole-video stream of %s", video_id)
                 stream = {"stream_url": video["stream_url"], "player_url": video.get("player_url")}
             else:
+                # The video's length is the service's data, not user input: absent, it is
+                # sent as null for the whole video (as the SDK does); a timeline cannot be
+                # checked without it, and the error says so rather than blame the timeline.
                 length = video.get("length")
-                check_timeline_within(timeline, None if length is None else float(length))
+                if timeline is not None and length is None:
+                    from airflow_provider_videodb.responses import RequestInfo, response_error
+
+                    raise response_error(
+                        RequestInfo("GET", f"/video/{video_id}", video_id),
+                        f"video {video_id} has no length from the service; "
+                        "cannot check the timeline",
+                    )
                 stream = hook.generate_stream(
-                    video_id, timeline, length=float(length or 0.0), collection_id=collection_id
+                    video_id, timeline, length=length, collection_id=collection_id
                 )
         finally:
             hook.close()
@@ -157,6 +168,24 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     Task retries do not submit duplicate jobs on Airflow >= 3.3: the job is recorded in
     ``task_state_store`` right after submission, and a retry reattaches to it while it runs,
     finishes from it when it is done, and submits afresh only when it failed or is unknown.
+
+    :param video_id: the video, ``m-...`` (templated).
+    :param prompt: what to find, in words; something visible, no control characters other
+        than newline and tab, bounded length (templated).
+    :param content_type: ``spoken``, ``visual`` or ``multimodal`` (templated).
+    :param model_name: ``basic``, ``pro`` or ``ultra`` (templated).
+    :param scene_index_id: a scene index to search for visual clips (templated).
+    :param callback_url: an http(s) URL the service POSTs the result to; the task still
+        polls (templated).
+    :param collection_id: the video's collection; default: the connection's (templated).
+    :param deferrable: wait on the triggerer (True) or on the worker (False); ``None``:
+        ``[videodb] default_deferrable``, True unless set.
+    :param poll_interval: seconds between polls.
+    :param timeout: wall-clock limit of the wait, in seconds (at most 30 days).
+    :param max_consecutive_failures: transient poll failures tolerated in a row (0-1000).
+    :param max_poll_interval: let the interval grow for long jobs, up to this many seconds.
+    :param fail_on_empty: fail with ``error_code="empty_result"`` when no shot matched.
+    :param videodb_conn_id: the Airflow connection of type ``videodb``.
     """
 
     template_fields: Sequence[str] = (
@@ -197,53 +226,36 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         self.scene_index_id = scene_index_id
         self.callback_url = callback_url
         self.collection_id = collection_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = validate_positive_seconds("poll_interval", poll_interval)
-        self.timeout = validate_positive_seconds("timeout", timeout)
-        self.max_poll_interval = (
-            None
-            if max_poll_interval is None
-            else validate_positive_seconds("max_poll_interval", max_poll_interval)
+        self.deferrable = (
+            default_deferrable() if deferrable is None else validate_bool("deferrable", deferrable)
         )
-        if self.max_poll_interval is not None and self.max_poll_interval < self.poll_interval:
-            from airflow_provider_videodb.exceptions import VideoDBValidationError
-
-            raise VideoDBValidationError(
-                "max_poll_interval", max_poll_interval, "must not be below poll_interval"
-            )
-        if isinstance(max_consecutive_failures, bool) or max_consecutive_failures < 0:
-            from airflow_provider_videodb.exceptions import VideoDBValidationError
-
-            raise VideoDBValidationError(
-                "max_consecutive_failures", max_consecutive_failures, "must be an integer >= 0"
-            )
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.fail_on_empty = fail_on_empty
+        self.wait_policy = WaitPolicy(poll_interval, max_poll_interval, max_consecutive_failures)
+        self.poll_interval = self.wait_policy.poll_interval
+        self.max_poll_interval = self.wait_policy.max_poll_interval
+        self.max_consecutive_failures = self.wait_policy.max_consecutive_failures
+        self.timeout = validate_positive_seconds("timeout", timeout)
+        self.fail_on_empty = validate_bool("fail_on_empty", fail_on_empty)
         self.videodb_conn_id = videodb_conn_id
 
     # -- request ------------------------------------------------------------------------
 
-    def _request(self) -> dict[str, Any]:
-        """The validated, rendered request: every check happens before any I/O."""
-        return {
-            "video_id": validate_video_id(self.video_id),
-            "prompt": validate_prompt(self.prompt),
-            "content_type": validate_content_type(self.content_type),
-            "model_name": validate_model_name(self.model_name),
-            "scene_index_id": None
-            if self.scene_index_id is None
-            else validate_scene_index_id(self.scene_index_id),
-            "callback_url": None
-            if self.callback_url is None
-            else validate_callback_url(self.callback_url),
-            "collection_id": _optional_collection(self.collection_id),
-        }
+    def _request(self) -> ClipRequest:
+        """The rendered fields as a checked request: every check happens before any I/O."""
+        return ClipRequest(
+            self.video_id,
+            self.prompt,
+            content_type=self.content_type,
+            model_name=self.model_name,
+            scene_index_id=self.scene_index_id,
+            callback_url=self.callback_url,
+            collection_id=self.collection_id,
+        )
 
     # -- execution ----------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         request = self._request()
-        hook = _make_hook(self.videodb_conn_id, request["collection_id"])
+        hook = _make_hook(self.videodb_conn_id, request.collection_id)
         try:
             job, finished, started_at = self._submit_or_reattach(context, hook, request)
             ti = context["ti"]
@@ -251,10 +263,12 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             ti.xcom_push(key="output_url", value=job.output_url)
             if finished is not None:
                 return self._complete(context, hook, request, finished)
-            end_time = time.time() + self.timeout
+            wait = JobWait(
+                job.job_id, job.output_url, time.time() + self.timeout, started_at, self.wait_policy
+            )
             if self.deferrable:
-                self._defer(job, end_time, started_at, request["video_id"])
-            event = self._wait_here(hook, job, end_time, started_at)
+                self._defer(wait, request.video_id)
+            event = self._wait_here(hook, wait)
             return self._complete(context, hook, request, event)
         finally:
             hook.close()
@@ -262,64 +276,45 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after :class:`ClipJobTrigger`: finish, or raise what the event says."""
         request = self._request()
-        hook = _make_hook(self.videodb_conn_id, request["collection_id"])
+        hook = _make_hook(self.videodb_conn_id, request.collection_id)
         try:
             return self._complete(context, hook, request, event)
         finally:
             hook.close()
 
-    def _defer(self, job: AsyncJob, end_time: float, started_at: float, video_id: str) -> NoReturn:
+    def _defer(self, wait: JobWait, video_id: str) -> NoReturn:
         from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 
-        longest_wait = max(self.poll_interval, self.max_poll_interval or 0.0)
+        backstop = self.timeout + 2 * self.wait_policy.longest_wait + DEFERRAL_MARGIN_SECONDS
         self.defer(
-            trigger=ClipJobTrigger(
-                conn_id=self.videodb_conn_id,
-                job_id=job.job_id,
-                output_url=job.output_url,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-                video_id=video_id,
-                max_consecutive_failures=self.max_consecutive_failures,
-                max_poll_interval=self.max_poll_interval,
-                started_at=started_at,
-            ),
+            trigger=ClipJobTrigger.for_wait(self.videodb_conn_id, wait, video_id),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout + 2 * longest_wait + DEFERRAL_MARGIN_SECONDS),
+            timeout=timedelta(seconds=backstop),
         )
 
-    def _wait_here(
-        self, hook: VideoDBHook, job: AsyncJob, end_time: float, started_at: float
-    ) -> dict[str, str]:
+    def _wait_here(self, hook: VideoDBHook, wait: JobWait) -> dict[str, str]:
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
         from airflow_provider_videodb.polling import PollTracker, wait_for_job
 
         # One attempt per poll, as on the triggerer: the tracker owns retries and budget.
         poller = VideoDBHook.from_settings(dataclasses.replace(hook.settings, max_retries=0))
-        tracker = PollTracker(
-            job_id=job.job_id,
-            output_url=job.output_url,
-            end_time=end_time,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            started_at=started_at,
-        )
         try:
-            return wait_for_job(tracker, lambda: poller.get_job_status(job.output_url), self.log)
+            return wait_for_job(
+                PollTracker(wait), lambda: poller.get_job_status(wait.output_url), self.log
+            )
         finally:
             poller.close()
 
     # -- no duplicate jobs across retries ------------------------------------------------
 
     def _submit_or_reattach(
-        self, context: Context, hook: VideoDBHook, request: dict[str, Any]
+        self, context: Context, hook: VideoDBHook, request: ClipRequest
     ) -> tuple[AsyncJob, dict[str, str] | None, float]:
         """Return the job to wait for, its final event if it is already done, its start time.
 
-        See :mod:`~airflow_provider_videodb.operators.clip_job_memory` for the rules.
+        See :mod:`~airflow_provider_videodb.job_memory` for the rules.
         """
-        from airflow_provider_videodb.operators.clip_job_memory import (
+        from airflow_provider_videodb.job_memory import (
             ClipJobMemory,
             previous_job_state,
             request_fingerprint,
@@ -327,7 +322,8 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         from airflow_provider_videodb.polling import make_event
 
         memory = ClipJobMemory(
-            context.get("task_state_store"), request_fingerprint(self.videodb_conn_id, request)
+            context.get("task_state_store"),
+            request_fingerprint(self.videodb_conn_id, dataclasses.asdict(request)),
         )
         if not memory.available:
             self.log.info(
@@ -343,15 +339,8 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
                 done = make_event("success", job.job_id, job.output_url, "done in an earlier try")
                 return job, done, started_at
         started_at = time.time()
-        job = hook.start_clip(
-            request["video_id"],
-            request["prompt"],
-            content_type=request["content_type"],
-            model_name=request["model_name"],
-            scene_index_id=request["scene_index_id"],
-            callback_url=request["callback_url"],
-        )
-        self.log.info("Submitted clip job %s for video %s", job.job_id, request["video_id"])
+        job = hook.submit_clip(request)
+        self.log.info("Submitted clip job %s for video %s", job.job_id, request.video_id)
         memory.remember(job, started_at)
         return job, None, started_at
 
@@ -361,7 +350,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         self,
         context: Context,
         hook: VideoDBHook,
-        request: dict[str, Any],
+        request: ClipRequest,
         event: dict[str, Any] | None,
     ) -> dict[str, Any]:
         from airflow_provider_videodb.exceptions import (
@@ -369,7 +358,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             VideoDBJobFailedError,
             VideoDBJobTimeoutError,
         )
-        from airflow_provider_videodb.responses import parse_clip_shots
+        from airflow_provider_videodb.responses import parse_clip_shots, poll_request_info
 
         if not isinstance(event, dict) or event.get("status") not in (
             "success",
@@ -385,16 +374,18 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
             self.log.error("Job %s: %s", job_id, message)
             raise VideoDBJobTimeoutError(job_id, self.timeout)
 
-        status = hook.get_job_status(str(event["output_url"]))
+        output_url = str(event["output_url"])
+        # Raises VideoDBResponseError for a status or a result it does not understand.
+        status = hook.get_job_status(output_url)
         if status.state != "done":
             raise VideoDBJobFailedError(
                 job_id, status.message or f"job reported {status.state!r} after success"
             )
-        shots = parse_clip_shots(status.data or {})
-        video_id = request["video_id"]
+        shots = parse_clip_shots(status.data or {}, poll_request_info(output_url))
+        video_id = request.video_id
         stream: dict[str, Any] = {"stream_url": None, "player_url": None}
         if shots:
-            stream = hook.compile_shots(video_id, shots, collection_id=request["collection_id"])
+            stream = hook.compile_shots(video_id, shots, collection_id=request.collection_id)
             self._push_player_url(context, stream.get("player_url"))
         elif self.fail_on_empty:
             raise VideoDBJobFailedError(job_id, "no shots matched the prompt", "empty_result")
@@ -404,7 +395,7 @@ class ClipVideoOperator(_PlayerLinkMixin, BaseOperator):
         return {
             "job_id": job_id,
             "video_id": video_id,
-            "prompt": request["prompt"],
+            "prompt": request.prompt,
             "shots": [shot.to_dict() for shot in shots],
             "stream_url": stream.get("stream_url"),
             "player_url": stream.get("player_url"),

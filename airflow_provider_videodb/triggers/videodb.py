@@ -19,7 +19,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_videodb.exceptions import VideoDBError
-from airflow_provider_videodb.polling import PollStep, PollTracker, make_event
+from airflow_provider_videodb.polling import JobWait, PollStep, PollTracker, make_event
 
 
 class ClipJobTrigger(BaseTrigger):
@@ -54,54 +54,61 @@ class ClipJobTrigger(BaseTrigger):
         started_at: float | None = None,
     ) -> None:
         super().__init__()
+        # Strict: a bad value fails here, where the task defers, not later in the triggerer.
+        self.wait = JobWait.from_primitives(
+            job_id=job_id,
+            output_url=output_url,
+            end_time=end_time,
+            poll_interval=poll_interval,
+            started_at=started_at,
+            max_poll_interval=max_poll_interval,
+            max_consecutive_failures=max_consecutive_failures,
+        )
         self.conn_id = conn_id
-        self.job_id = job_id
-        self.output_url = output_url
-        self.poll_interval = float(poll_interval)
-        self.end_time = float(end_time)
         self.video_id = video_id
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.max_poll_interval = None if max_poll_interval is None else float(max_poll_interval)
-        self.started_at = time.time() if started_at is None else float(started_at)
+
+    @classmethod
+    def for_wait(cls, conn_id: str, wait: JobWait, video_id: str | None = None) -> ClipJobTrigger:
+        """The trigger of an already built wait (what the operator defers with).
+
+        :param conn_id: VideoDB connection id.
+        :param wait: the job and how to wait for it.
+        :param video_id: the clipped video, for messages only.
+        """
+        return cls(conn_id=conn_id, video_id=video_id, **wait.to_primitives())
+
+    @property
+    def job_id(self) -> str:
+        return self.wait.job_id
+
+    @property
+    def output_url(self) -> str:
+        return self.wait.output_url
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "conn_id": self.conn_id,
-                "job_id": self.job_id,
-                "output_url": self.output_url,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "video_id": self.video_id,
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "max_poll_interval": self.max_poll_interval,
-                "started_at": self.started_at,
-            },
-        )
-
-    def _tracker(self) -> PollTracker:
-        return PollTracker(
-            job_id=self.job_id,
-            output_url=self.output_url,
-            end_time=self.end_time,
-            poll_interval=self.poll_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            started_at=self.started_at,
+            {"conn_id": self.conn_id, "video_id": self.video_id, **self.wait.to_primitives()},
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The event is yielded after the watch is closed, so that the poller (and the pool)
         # is let go even if nobody resumes the generator after its one event.
-        event = await self._wait()
+        try:
+            event = await self._wait()
+        except Exception as error:  # a bug: the trigger still ends in exactly one event
+            # Only the type: a library's text is not trusted in an event (cancellation, a
+            # BaseException, is not caught and propagates as it must).
+            message = f"Polling job {self.job_id} stopped by an unexpected {type(error).__name__}"
+            self.log.error("%s", message, exc_info=True)
+            event = make_event("error", self.job_id, self.output_url, message)
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, str]:
         from airflow_provider_videodb.hooks.job_poller import JobWatch
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
 
-        tracker = self._tracker()
+        tracker = PollTracker(self.wait)
         try:
             settings = await VideoDBHook.aget_settings(self.conn_id)
         except VideoDBError as error:

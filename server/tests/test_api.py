@@ -162,7 +162,7 @@ def test_clip_validation(server, api):
     assert_error(api.post(url, json={"prompt": "   "}), 400)
     assert_error(api.post(url, json={"prompt": "x", "content_type": "smell"}), 400)
     assert_error(api.post(url, json={"prompt": "x", "model_name": "huge"}), 400)
-    assert_error(api.post(url, json={"prompt": "x", "scene_index_id": "nothex"}), 400)
+    assert_error(api.post(url, json={"prompt": "x", "scene_index_id": "not/an id"}), 400)
     assert_error(api.post(url, json={"prompt": "x", "callback_url": "ftp://x"}), 400)
     assert_error(api.post(f"{server.base_url}/video/m-missing/clip", json={"prompt": "x"}), 404)
     assert server.stats()["jobs_created"] == jobs_before

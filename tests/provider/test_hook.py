@@ -156,7 +156,7 @@ def test_clip_optional_fields_are_sent_when_given(hook, server, video):
         {"prompt": "x" * 5000},
         {"content_type": "audio"},
         {"model_name": "mega"},
-        {"scene_index_id": "xyz"},
+        {"scene_index_id": "x/y"},
         {"callback_url": "ftp://x/cb"},
         {"video_id": "not-a-video"},
     ],

@@ -200,9 +200,9 @@ async def test_workers_do_not_inherit_the_first_waiters_context(
     seen_in_polls = []
     original = job_poller.poll_job_status
 
-    async def recording(target, *, session):
+    async def recording(target, **kwargs):
         seen_in_polls.append(trigger_id.get())
-        return await original(target, session=session)
+        return await original(target, **kwargs)
 
     monkeypatch.setattr(job_poller, "poll_job_status", recording)
     job_id, url = start_job()

@@ -189,8 +189,8 @@ def test_clip_defers_to_the_trigger_after_pushing_job_id_and_storing_it(server, 
     assert deferred.value.method_name == "execute_complete"
     # Airflow's own timeout is only a backstop behind the trigger's deadline.
     assert deferred.value.timeout > timedelta(seconds=100)
-    assert before + 100 <= trigger.end_time <= time.time() + 100
-    assert trigger.poll_interval == 2.0
+    assert before + 100 <= trigger.wait.end_time <= time.time() + 100
+    assert trigger.wait.policy.poll_interval == 2.0
     assert trigger.video_id == news["id"]
 
     (post,) = clip_posts(server)
@@ -319,7 +319,7 @@ def test_empty_result_fails_when_asked(server, videodb_conn, news):
         ({"prompt": "x" * 5000}, "prompt"),
         ({"content_type": "smell"}, "content_type"),
         ({"model_name": "huge"}, "model_name"),
-        ({"scene_index_id": "xyz"}, "scene_index_id"),
+        ({"scene_index_id": "x/y"}, "scene_index_id"),
         ({"callback_url": "ftp://example.com/hook"}, "callback_url"),
         ({"video_id": "m-"}, "video_id"),
         ({"collection_id": "c_bad!"}, "collection_id"),
@@ -377,7 +377,7 @@ def test_retry_while_running_reattaches_to_the_same_job(server, videodb_conn, ne
     with pytest.raises(TaskDeferred) as second:
         clip_op(news["id"]).execute(make_context(store))
     assert second.value.trigger.job_id == first.value.trigger.job_id
-    assert second.value.trigger.started_at == first.value.trigger.started_at
+    assert second.value.trigger.wait.started_at == first.value.trigger.wait.started_at
     assert len(clip_posts(server)) == 1
 
 
@@ -461,7 +461,7 @@ def test_without_task_state_store_each_try_submits(server, videodb_conn, news):
 
 
 def test_player_link_is_what_the_task_pushed(server, videodb_conn, news):
-    from airflow_provider_videodb.links import VideoDBPlayerLink
+    from airflow_provider_videodb.links.videodb import VideoDBPlayerLink
 
     op = GenerateStreamOperator(task_id="s", video_id=news["id"], timeline=[[0, 3]])
     link = VideoDBPlayerLink()
@@ -483,7 +483,7 @@ def test_player_link_is_what_the_task_pushed(server, videodb_conn, news):
     ],
 )
 def test_job_memory_ignores_what_it_cannot_trust(stored):
-    from airflow_provider_videodb.operators.clip_job_memory import ClipJobMemory
+    from airflow_provider_videodb.job_memory import ClipJobMemory
 
     store = MemoryStateStore()
     if stored is not None:
@@ -492,7 +492,7 @@ def test_job_memory_ignores_what_it_cannot_trust(stored):
 
 
 def test_job_memory_round_trip_and_fingerprint_scope():
-    from airflow_provider_videodb.operators.clip_job_memory import (
+    from airflow_provider_videodb.job_memory import (
         ClipJobMemory,
         request_fingerprint,
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_videodb.links import VideoDBPlayerLink
+from airflow_provider_videodb.links.videodb import VideoDBPlayerLink
 
 pytestmark = pytest.mark.e2e
 

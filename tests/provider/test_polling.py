@@ -16,8 +16,15 @@ from airflow_provider_videodb.exceptions import (
     VideoDBServerError,
     VideoDBTransportError,
     VideoDBUnsafeURLError,
+    VideoDBValidationError,
 )
-from airflow_provider_videodb.polling import PollTracker, is_permanent, wait_for_job
+from airflow_provider_videodb.polling import (
+    JobWait,
+    PollTracker,
+    WaitPolicy,
+    is_permanent,
+    wait_for_job,
+)
 from airflow_provider_videodb.responses import JobStatus
 
 T0 = 1_000_000.0
@@ -34,7 +41,8 @@ def tracker(**kwargs) -> PollTracker:
         "started_at": T0,
     }
     args.update(kwargs)
-    return PollTracker(**args)
+    log_every = args.pop("progress_log_every", 300.0)
+    return PollTracker(JobWait.from_primitives(**args), progress_log_every=log_every)
 
 
 def server_error() -> VideoDBServerError:
@@ -184,9 +192,18 @@ def test_growth_is_a_tenth_of_elapsed_and_bounded():
         {"max_consecutive_failures": -1},
     ],
 )
-def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(ValueError):
+def test_bad_settings_are_refused_naming_the_field(kwargs):
+    with pytest.raises(VideoDBValidationError) as raised:
         tracker(**kwargs)
+    assert raised.value.field == next(iter(kwargs))
+
+
+def test_a_wait_round_trips_through_its_primitives():
+    """What the trigger serializes is what it rebuilds: plain values, the same wait."""
+    wait = JobWait("job-1", URL, T0 + 100, T0, WaitPolicy(2.0, 30.0, 7))
+    primitives = wait.to_primitives()
+    assert all(isinstance(v, str | float | int) for v in primitives.values())
+    assert JobWait.from_primitives(**primitives) == wait
 
 
 def test_first_delay_spreads_over_one_interval_and_respects_deadline():

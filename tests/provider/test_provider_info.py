@@ -18,7 +18,7 @@ import airflow_provider_videodb
 from airflow_provider_videodb import get_provider_info
 
 HOOK = "airflow_provider_videodb.hooks.videodb.VideoDBHook"
-LINK = "airflow_provider_videodb.links.VideoDBPlayerLink"
+LINK = "airflow_provider_videodb.links.videodb.VideoDBPlayerLink"
 PACKAGE = "airflow-provider-videodb"
 
 

@@ -232,7 +232,9 @@ def test_parse_clip_shots_and_lengths_as_strings():
         {"start": 1.5, "end": 4.0, "text": "goal", "score": 0.9},
         {"start": 20.0, "end": 25.25, "text": "", "score": None},
     ]
-    assert parse_clip_shots({}) == []
+    assert parse_clip_shots({"results": []}) == []
+    with pytest.raises(exc.VideoDBResponseError, match="'results' is not a list"):
+        parse_clip_shots({})  # no results at all is not an empty result
     with pytest.raises(exc.VideoDBResponseError, match="shot start is not a number"):
         parse_clip_shots({"results": [{"docs": [{"start": "x", "end": 1}]}]})
 
@@ -243,10 +245,13 @@ def test_parse_video_and_stream():
     assert "length" not in parse_video({"id": "m-a"})
     with pytest.raises(exc.VideoDBResponseError, match="video length is not"):
         parse_video({"id": "m-a", "length": "long"})
-    assert parse_stream({"data": {"stream_url": "s.m3u8"}}) == {
-        "stream_url": "s.m3u8",
+    stream_url = "https://stream.example/s.m3u8"
+    assert parse_stream({"data": {"stream_url": stream_url}}) == {
+        "stream_url": stream_url,
         "player_url": None,
     }
+    with pytest.raises(exc.VideoDBResponseError, match="stream_url from the service"):
+        parse_stream({"data": {"stream_url": "s.m3u8"}})  # relative: not a URL to click
     with pytest.raises(exc.VideoDBResponseError, match="no 'stream_url'"):
         parse_stream({"data": {"player_url": "p"}}, STREAM)
 

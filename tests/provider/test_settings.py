@@ -40,7 +40,7 @@ class FakeConn:
         ("127.0.0.1", "http", 8080, "http://127.0.0.1:8080"),
         ("127.0.0.1", "postgres", 8080, "https://127.0.0.1:8080"),  # meaningless schema ignored
         ("http://127.0.0.1:9000", None, None, "http://127.0.0.1:9000"),
-        ("http://127.0.0.1:9000", None, 1234, "http://127.0.0.1:9000"),  # URL port wins
+        ("http://127.0.0.1:9000", None, 9000, "http://127.0.0.1:9000"),  # same port twice: fine
         ("http://127.0.0.1", "https", 1234, "http://127.0.0.1:1234"),  # scheme in host kept
         ("https://gw.example.com/videodb/", None, None, "https://gw.example.com/videodb"),
         ("[::1]", "http", 8080, "http://[::1]:8080"),
@@ -49,6 +49,12 @@ class FakeConn:
 def test_base_url_forms(host, schema, port, expected):
     settings = VideoDBSettings.from_connection(FakeConn(host=host, schema=schema, port=port))
     assert settings.base_url == expected
+
+
+def test_port_field_conflicting_with_the_host_port_is_a_config_error():
+    # It used to be silently ignored ("URL port wins"): the port the user typed was not used.
+    with pytest.raises(VideoDBConfigError, match=r"'port' = 1234 conflicts .* 9000"):
+        VideoDBSettings.from_connection(FakeConn(host="http://127.0.0.1:9000", port=1234))
 
 
 @pytest.mark.parametrize(
@@ -113,9 +119,13 @@ def test_defaults_and_tls_verification_on_by_default():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(True, True), ("TRUE", True), ("0", False), ("/etc/ca.pem", "/etc/ca.pem")],
+    [(True, True), ("TRUE", True), ("0", False), ("{bundle}", "{bundle}")],
 )
-def test_verify_forms(value, expected):
+def test_verify_forms(value, expected, tmp_path):
+    bundle = tmp_path / "ca.pem"  # a CA bundle path must name an existing file
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    if value == "{bundle}":
+        value = expected = str(bundle)
     assert VideoDBSettings.from_connection(FakeConn(extra={"verify": value})).verify == expected
 
 

@@ -147,8 +147,8 @@ def test_prompt():
         (validate_model_name, ["basic", "pro", "ultra"], ["mega", "BASIC", "", 1]),
         (
             validate_scene_index_id,
-            ["0123456789abcdef", "ABCDEF0123456789"],
-            ["123", "g" * 16, None],
+            ["0123456789abcdef", "ABCDEF0123456789", "idx-12345", "123", "g" * 16],
+            ["", "../x", "a/b", "a b", "-x", "x" * 129, None],
         ),
         (
             validate_callback_url,

@@ -49,7 +49,13 @@ from .store import new_id
 CONTENT_TYPES = ("spoken", "visual", "multimodal")
 MODEL_NAMES = ("basic", "pro", "ultra")
 PLAN_GATED_MODELS = ("pro", "ultra")
-_SCENE_INDEX_RE = re.compile(r"^[0-9a-f]{16}$")
+#: Ids are checked for safety (characters, length), not for a guessed format
+#: (``videodb-api.md``): the reference's example ``idx-12345`` and the SDKs' 16 hex characters
+#: are both valid. Written here on its own (the server shares no code with the provider); a
+#: test checks that both sides accept and refuse the same ids. Used with ``fullmatch`` (a
+#: ``$`` would let a trailing newline through).
+MAX_ID_CHARS = 128
+_SCENE_INDEX_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 1}}}")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -476,9 +482,12 @@ class VideoDBApi:
         model = _check_choice(body, "model_name", MODEL_NAMES, "basic")
         scene_index_id = body.get("scene_index_id")
         if scene_index_id is not None and not (
-            isinstance(scene_index_id, str) and _SCENE_INDEX_RE.match(scene_index_id)
+            isinstance(scene_index_id, str) and _SCENE_INDEX_RE.fullmatch(scene_index_id)
         ):
-            raise BadRequest("scene_index_id must be 16 hex characters")
+            raise BadRequest(
+                f"scene_index_id must be 1 to {MAX_ID_CHARS} ASCII letters, digits, '-' or "
+                "'_', starting with a letter or digit"
+            )
         callback_url = await _callback_url(state, body)
         require_plan(state, request, billable=True, gated=model in PLAN_GATED_MODELS)
         job = new_job(state, request, "clip", video["id"])

@@ -35,4 +35,9 @@ class VideoDBPlayerLink(BaseOperatorLink):
             from airflow.sdk.execution_time.xcom import XCom
 
             pushed = XCom.get_value(ti_key=ti_key, key=PLAYER_URL_XCOM_KEY)
-        return pushed if isinstance(pushed, str) else ""
+        # Lazy: responses is not needed to parse DAGs. The operators only push URLs that
+        # passed this check, but an XCom may hold anything (an older run, another writer):
+        # a link that is not http(s) with a host (``javascript:``, ``data:``...) is no link.
+        from airflow_provider_videodb.responses import is_service_url
+
+        return pushed if isinstance(pushed, str) and is_service_url(pushed) else ""

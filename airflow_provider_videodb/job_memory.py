@@ -93,12 +93,19 @@ def previous_job_state(hook: VideoDBHook, job: AsyncJob, log: _Log) -> PreviousJ
 
     Still running: reattach. Done: finish from it. Failed, or unknown (404, another origin):
     submit afresh. State unreadable for a transient reason: reattach, and let the wait
-    decide, rather than start a second job on a guess.
+    decide, rather than start a second job on a guess. An answer we do not understand (a
+    status that is neither running, done nor failed, a malformed result:
+    :class:`VideoDBResponseError`) says neither "done" nor "failed": it is "cannot tell",
+    so reattach and let the wait decide too.
     """
+    from airflow_provider_videodb.exceptions import VideoDBResponseError
     from airflow_provider_videodb.polling import is_permanent
 
     try:
         status = hook.get_job_status(job.output_url)
+    except VideoDBResponseError as error:
+        log.warning("Reattaching to job %s, its answer is not understood: %s", job.job_id, error)
+        return "reattach"
     except VideoDBError as error:
         if is_permanent(error):
             log.warning("Stored job %s is unusable (%s); submitting anew", job.job_id, error)
