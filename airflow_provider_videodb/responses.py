@@ -438,10 +438,6 @@ class JobStatus:
     message: str | None = None
     error_code: str | None = None
 
-    @property
-    def terminal(self) -> bool:
-        return self.state != "processing"
-
 
 def parse_job_status(payload: Mapping[str, Any], info: RequestInfo | None = None) -> JobStatus:
     """What one poll of an async-response URL says. Only a known success is a success.

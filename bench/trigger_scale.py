@@ -249,20 +249,22 @@ def session_per_trigger_class() -> type:
     :class:`PollTracker` are the shipped ones; only the session and the polling loop differ.
     """
     from airflow_provider_videodb.exceptions import VideoDBError
-    from airflow_provider_videodb.hooks import async_client
     from airflow_provider_videodb.hooks.videodb import VideoDBHook
+    from airflow_provider_videodb.polling import PollTracker
+    from airflow_provider_videodb.transport import async_http
+    from airflow_provider_videodb.transport import loop as transport_loop
     from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 
     class SessionPerTriggerClipJobTrigger(ClipJobTrigger):
         async def _wait(self) -> dict[str, str]:
-            tracker = self._tracker()
+            tracker = PollTracker(self.wait)
             settings = await VideoDBHook.aget_settings(self.conn_id)
             await asyncio.sleep(tracker.first_delay(time.time()))
-            async with async_client._new_session() as session:
+            async with transport_loop.new_session() as session:
                 while True:
                     try:
-                        target = async_client.poll_target(settings, self.output_url)
-                        status = await async_client.poll_job_status(target, session=session)
+                        target = async_http.poll_target(settings, self.output_url)
+                        status = await async_http.poll_job_status(target, session=session)
                     except VideoDBError as error:
                         step = tracker.on_error(error, time.time())
                     else:
@@ -318,16 +320,16 @@ SESSIONS_OPENED = [0]
 
 
 def count_sessions() -> None:
-    """Count aiohttp sessions the provider's async client opens (diagnostic, ~free)."""
-    from airflow_provider_videodb.hooks import async_client
+    """Count aiohttp sessions the provider's loop transports open (diagnostic, ~free)."""
+    from airflow_provider_videodb.transport import loop as transport_loop
 
-    original = async_client._new_session
+    original = transport_loop.new_session
 
     def counted() -> Any:
         SESSIONS_OPENED[0] += 1
         return original()
 
-    async_client._new_session = counted
+    transport_loop.new_session = counted
 
 
 async def drive_trigger(trigger: Any, out: Outcome, use_greenback: bool) -> None:
@@ -420,9 +422,9 @@ async def run_scenario(sc: Scenario, logs: LogCounter) -> Figures:
     busy0 = common.core_busy_seconds(client_core())
     held: contextlib.AbstractAsyncContextManager[Any] | None = None
     if "held-session" in sc.what_if:
-        from airflow_provider_videodb.hooks.async_client import shared_session
+        from airflow_provider_videodb.transport.loop import LoopTransport
 
-        held = shared_session()
+        held = LoopTransport.current().session()
         await held.__aenter__()
     if "gc-freeze" in sc.what_if:
         gc.collect()
@@ -519,9 +521,9 @@ def worker_main(spec: str) -> None:
     if sc.variant != "floor":
         # The trigger imports these lazily on its first poll; a triggerer pays that once per
         # process, so it stays out of the per-poll figures.
-        import airflow_provider_videodb.hooks.async_client
-        import airflow_provider_videodb.hooks.job_poller
         import airflow_provider_videodb.hooks.videodb
+        import airflow_provider_videodb.transport.async_http
+        import airflow_provider_videodb.transport.poller
         import airflow_provider_videodb.triggers.videodb  # noqa: F401
 
         count_sessions()

@@ -1,7 +1,8 @@
 """VideoDBHook: connection, auth, HTTP with retries, and typed errors.
 
-The sync path uses one ``requests.Session`` per hook and tenacity for retries; the async
-path (for the trigger) lives in :mod:`airflow_provider_videodb.hooks.async_client`. Both
+The sync path uses one ``requests.Session`` per hook (its attempts are sent by
+:mod:`airflow_provider_videodb.transport.sync_http`) and tenacity for retries; the async
+path (for the trigger) lives in :mod:`airflow_provider_videodb.transport`. Both
 hand every answer to :mod:`airflow_provider_videodb.responses`, which alone decides what it
 means and whether it may be retried.
 """
@@ -9,13 +10,9 @@ means and whether it may be retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import math
 import random
-import socket
-import ssl
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -24,10 +21,6 @@ from urllib.parse import urlsplit
 
 import requests
 import tenacity
-import urllib3.connection
-import urllib3.connectionpool
-import urllib3.exceptions
-import urllib3.poolmanager
 from airflow.sdk import BaseHook
 
 from airflow_provider_videodb.exceptions import (
@@ -36,40 +29,30 @@ from airflow_provider_videodb.exceptions import (
     VideoDBError,
     VideoDBValidationError,
 )
-from airflow_provider_videodb.hooks.settings_cache import cached_settings
-from airflow_provider_videodb.polling import current_wait_deadline, request_budget
+from airflow_provider_videodb.polling import current_wait_deadline
 from airflow_provider_videodb.responses import (
-    MAX_ANSWER_BYTES,
     AsyncJob,
     JobStatus,
     RequestInfo,
     Shot,
-    answer_too_large_error,
     data_of,
-    deadline_error,
-    interpret_response,
     may_retry,
     parse_async_start,
     parse_job_status,
     parse_stream,
     parse_video,
     poll_request_info,
-    request_encoding_error,
     response_error,
-    transport_error,
-    unsendable_header,
 )
 from airflow_provider_videodb.settings import CONN_TYPE, VideoDBSettings
+from airflow_provider_videodb.transport.loop import LoopTransport
+from airflow_provider_videodb.transport.sync_http import new_session, send_once
 from airflow_provider_videodb.validation import (
     MAX_TIMELINE_SEGMENTS,
+    ClipRequest,
     check_timeline_within,
     parse_timeline,
-    validate_callback_url,
     validate_collection_id,
-    validate_content_type,
-    validate_model_name,
-    validate_prompt,
-    validate_scene_index_id,
     validate_video_id,
 )
 
@@ -96,169 +79,6 @@ except ImportError:  # pragma: no cover - Airflow 3.1: no async variant
 
     async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc,unused-ignore]
         mask_secret(secret, name)
-
-
-def _root_cause(exc: requests.RequestException) -> BaseException:
-    """The urllib3 reason inside requests' wrapper (its "Max retries exceeded" misleads)."""
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return reason if isinstance(reason, BaseException) else exc
-
-
-def _certificate_refused(exc: requests.RequestException) -> bool:
-    """TLS verification failed: in the handshake, so nothing was sent, and a retry would fail
-    the same way. (Other TLS errors, e.g. an EOF in the middle of an answer, are transient.)"""
-    if not isinstance(exc, requests.exceptions.SSLError):
-        return False
-    error: object = _root_cause(exc)
-    for _ in range(3):  # requests' SSLError > urllib3's SSLError > ssl's verification error
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return True
-        if not isinstance(error, BaseException) or not error.args:
-            return False
-        error = error.args[0]
-    return False
-
-
-def _was_sent(exc: requests.RequestException) -> bool:
-    """False only when requests failed before any byte of the request left.
-
-    ``ConnectTimeout`` and ``NewConnectionError`` (refused, unreachable, DNS) happen before
-    sending; a ``ReadTimeout``, a dropped connection (``RemoteDisconnected``) or a broken
-    chunked body happen after, when the service may have acted on the request.
-    """
-    if isinstance(exc, requests.ConnectTimeout) or _certificate_refused(exc):
-        return False
-    if isinstance(exc, requests.ConnectionError):
-        # NewConnectionError (refused, unreachable, DNS) subclasses ConnectTimeoutError.
-        return not isinstance(_root_cause(exc), urllib3.exceptions.ConnectTimeoutError)
-    return True
-
-
-#: Bytes read per step of an answer body (it is streamed and counted, never read whole).
-_READ_CHUNK = 64 * 1024
-_ACTIVE = threading.local()  # the _Deadline of the request this thread is sending
-
-
-class _Deadline:
-    """The total deadline of one request: when it passes, its sockets are shut down.
-
-    requests' read timeout is per socket read, so a server that drips a byte at a time
-    (headers or body) could hold a request forever. A timer thread shuts the request's
-    socket down (the raw file descriptor, not the TLS layer) at the deadline; the blocked
-    read then fails and :meth:`VideoDBHook._send_once` reports a timeout.
-    """
-
-    __slots__ = ("_lock", "_socks", "_timer", "fired")
-
-    def __init__(self, seconds: float) -> None:
-        self._lock = threading.Lock()
-        self._socks: list[socket.socket] = []
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        _ACTIVE.deadline = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-        _ACTIVE.deadline = None
-
-    def watch(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            if not self.fired:
-                self._socks.append(sock)
-                return
-        _shut_down(sock)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            socks, self._socks = self._socks, []
-        for sock in socks:
-            _shut_down(sock)
-
-
-def _shut_down(sock: socket.socket) -> None:
-    # socket.socket's own method: an SSLSocket's would unwrap TLS under a reader.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def _watch_socket(sock: socket.socket | None) -> None:
-    deadline = getattr(_ACTIVE, "deadline", None)
-    if deadline is not None:
-        deadline.watch(sock)
-
-
-class _DeadlineMixin:
-    """urllib3 connections that hand their socket to the sending request's deadline."""
-
-    sock: socket.socket | None
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        _watch_socket(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch_socket(self.sock)  # a reused keep-alive connection (None: connects first)
-        super().request(*args, **kwargs)  # type: ignore[misc]
-
-
-class _HTTPConnection(_DeadlineMixin, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_DeadlineMixin, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class _DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter over the deadline-aware connection pools (direct and proxied)."""
-
-    _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(self._POOLS)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if type(manager) is urllib3.poolmanager.ProxyManager:  # not SOCKS: its own pools
-            manager.pool_classes_by_scheme = dict(self._POOLS)
-        return manager
-
-
-def _read_capped(response: requests.Response, info: RequestInfo) -> bytes:
-    """The (decoded) body, refused with :func:`answer_too_large_error` as soon as it is known
-    to exceed :data:`MAX_ANSWER_BYTES`: by its Content-Length, else while counting."""
-    try:
-        told: int | None = int(response.headers.get("Content-Length", ""))
-    except ValueError:
-        told = None
-    if told is not None and told > MAX_ANSWER_BYTES:
-        raise answer_too_large_error(info, told, status=response.status_code)
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(_READ_CHUNK):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise answer_too_large_error(info, None, status=response.status_code)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _redact(text: str, secret: str) -> str:
@@ -304,7 +124,10 @@ class VideoDBHook(BaseHook):
 
     @classmethod
     def from_settings(cls, settings: VideoDBSettings, **kwargs: Any) -> VideoDBHook:
-        """A hook for already-resolved settings (benchmarks, tests, the async side)."""
+        """A hook for already-resolved settings (benchmarks, tests, the async side).
+
+        :param settings: the resolved connection settings; the key is masked in logs.
+        """
         hook = cls(**kwargs)
         mask_secret(settings.api_key)
         hook.__dict__["settings"] = hook._with_collection(settings)  # fills the cached_property
@@ -335,11 +158,13 @@ class VideoDBHook(BaseHook):
     async def aget_settings(cls, conn_id: str = default_conn_name) -> VideoDBSettings:
         """Resolve settings without blocking the event loop (for triggers).
 
-        Cached per event loop for ``settings_cache.SETTINGS_TTL_SECONDS``, with one shared
-        lookup for concurrent callers (see :mod:`.settings_cache`): thousands of triggers
-        of one connection then cost one lookup, not one each.
+        Cached per event loop for ``transport.loop.SETTINGS_TTL_SECONDS``, with one shared
+        lookup for concurrent callers (see :class:`~..transport.loop.LoopTransport`):
+        thousands of triggers of one connection then cost one lookup, not one each.
+
+        :param conn_id: the Airflow connection id.
         """
-        return await cached_settings(conn_id, cls._aresolve_settings)
+        return await LoopTransport.current().settings(conn_id, cls._aresolve_settings)
 
     @classmethod
     async def _aresolve_settings(cls, conn_id: str) -> VideoDBSettings:
@@ -355,14 +180,8 @@ class VideoDBHook(BaseHook):
 
     def get_conn(self) -> requests.Session:
         """The hook's HTTP session (created on first use, with the auth headers)."""
-        if self._session is None:
-            session = requests.Session()
-            adapter = _DeadlineAdapter()  # every request ends by its total deadline
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers.update(self.settings.headers())
-            session.verify = self.settings.verify
-            self._session = session
+        if self._session is None:  # every request ends by its total deadline
+            self._session = new_session(self.settings)
         return self._session
 
     def close(self) -> None:
@@ -386,66 +205,9 @@ class VideoDBHook(BaseHook):
         params: Mapping[str, str] | None,
         deadline: float | None = None,
     ) -> dict[str, Any]:
-        """One attempt, ended by ``settings.timeout`` in total (connect, headers, body) and
-        by ``deadline`` (see :func:`~airflow_provider_videodb.polling.request_budget`)."""
-        settings = self.settings
-        if unsendable_header(settings.shared_headers):  # refused alike on the async path
-            raise request_encoding_error(info)
-        budget = request_budget(settings.timeout, deadline, time.time())
-        failure: VideoDBError | None = None
-        guard = _Deadline(budget)
-        try:
-            # Never follow redirects: the key header would travel with them.
-            with (
-                guard,
-                self.get_conn().request(
-                    info.method,
-                    url,
-                    json=body,
-                    params=params,
-                    timeout=(min(settings.connect_timeout, budget), budget),
-                    # Per call: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
-                    # session-level ``verify`` (a CA path or False from the connection).
-                    verify=settings.verify,
-                    allow_redirects=False,
-                    stream=True,  # read in steps: counted against the cap
-                ) as response,
-            ):
-                content = _read_capped(response, info)
-            if guard.fired:  # a socket shut down mid-headers reads as their end: not trusted
-                failure = deadline_error(info, budget, sent=True)
-        except VideoDBError:
-            raise
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL):
-            failure = request_encoding_error(info)  # their text quotes the header / URL
-        except requests.RequestException as exc:
-            if guard.fired and not isinstance(exc, requests.ConnectTimeout):
-                failure = deadline_error(info, budget, sent=True)
-            else:
-                failure = transport_error(
-                    info,
-                    _root_cause(exc),
-                    sent=_was_sent(exc),
-                    retryable=not _certificate_refused(exc),
-                )
-        except (ValueError, OSError) as exc:  # outside requests' own wrapping
-            if guard.fired:
-                failure = deadline_error(info, budget, sent=True)
-            elif isinstance(exc, ValueError):  # e.g. UnicodeEncodeError of a header
-                failure = request_encoding_error(info)
-            else:
-                failure = transport_error(info, exc, sent=True)
-        if failure is not None:
-            # Raised here, outside the handler: no __context__ holds the library's
-            # exception, whose text may quote a header (the key).
-            raise failure
-        return interpret_response(
-            info,
-            response.status_code,
-            response.headers,
-            content,
-            retry_max_wait=settings.retry_max_wait,
-        )
+        """One attempt (see :func:`~airflow_provider_videodb.transport.sync_http.send_once`)."""
+        session, settings = self.get_conn(), self.settings
+        return send_once(session, settings, info, url, body=body, params=params, deadline=deadline)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Exponential backoff with equal jitter, at least the (capped) Retry-After."""
@@ -490,6 +252,15 @@ class VideoDBHook(BaseHook):
         seconds; by default that of the enclosing
         :func:`~airflow_provider_videodb.polling.wait_deadline`, if any) also ends the
         attempts and the waits between them: no retry starts after it.
+
+        :param method: the HTTP method.
+        :param path: an API path, or an absolute URL on the configured origin.
+        :param body: the JSON body, if any.
+        :param params: query parameters.
+        :param video_id: the video the call is about, for messages.
+        :param info: what the call is, for messages and the retry rules (built from
+            ``method`` and ``path`` when not given).
+        :param deadline: epoch seconds by which the call, retries included, ends.
         """
         settings = self.settings
         url = settings.check_same_origin(path) if "://" in path else settings.url(path)
@@ -533,10 +304,15 @@ class VideoDBHook(BaseHook):
         return validate_collection_id(collection_id)
 
     def get_user(self) -> dict[str, Any]:
+        """The account the key belongs to (``GET /user``)."""
         return data_of(self.request("GET", "/user"))
 
     def get_video(self, video_id: str, *, collection_id: str | None = None) -> dict[str, Any]:
-        """The video object, ``length`` as float."""
+        """The video object, ``length`` as float.
+
+        :param video_id: the video, ``m-...``.
+        :param collection_id: its collection; default: the hook's or the connection's.
+        """
         validate_video_id(video_id)
         info = RequestInfo("GET", f"/video/{video_id}", video_id)
         payload = self.request(
@@ -548,6 +324,10 @@ class VideoDBHook(BaseHook):
         return parse_video(data_of(payload, info), info)
 
     def list_videos(self, *, collection_id: str | None = None) -> list[dict[str, Any]]:
+        """The videos of a collection, each with ``length`` as float.
+
+        :param collection_id: the collection; default: the hook's or the connection's.
+        """
         info = RequestInfo("GET", "/video")
         payload = self.request(
             "GET", "/video", params={"collection_id": self._collection(collection_id)}, info=info
@@ -573,6 +353,12 @@ class VideoDBHook(BaseHook):
         user input, so it is not held to the user-input rules (e.g. a positive number of
         seconds); only a value that cannot be a length (not a finite number >= 0) is refused.
         The stream call is keyed by the video id alone; ``collection_id`` is only validated.
+
+        :param video_id: the video, ``m-...``.
+        :param timeline: ``[[start, end], ...]`` seconds (or its JSON string), or ``None``
+            for the whole video.
+        :param length: the video's length from the service, or ``None``.
+        :param collection_id: the video's collection (validated only).
         """
         validate_video_id(video_id)
         if collection_id is not None:
@@ -607,18 +393,32 @@ class VideoDBHook(BaseHook):
         scene_index_id: str | None = None,
         callback_url: str | None = None,
     ) -> AsyncJob:
-        """Start a clip job. Retried only where the service cannot have taken it."""
-        body: dict[str, Any] = {
-            "prompt": validate_prompt(prompt),
-            "content_type": validate_content_type(content_type),
-            "model_name": validate_model_name(model_name),
-        }
-        validate_video_id(video_id)
-        if scene_index_id is not None:
-            body["scene_index_id"] = validate_scene_index_id(scene_index_id)
-        if callback_url is not None:
-            body["callback_url"] = validate_callback_url(callback_url)
-        info = RequestInfo("POST", f"/video/{video_id}/clip", video_id)
+        """Start a clip job. Retried only where the service cannot have taken it.
+
+        :param video_id: the video, ``m-...``.
+        :param prompt: what to find, in words.
+        :param content_type: ``spoken``, ``visual`` or ``multimodal``.
+        :param model_name: ``basic``, ``pro`` or ``ultra``.
+        :param scene_index_id: a scene index for visual search.
+        :param callback_url: an http(s) URL the service POSTs the result to.
+        """
+        request = ClipRequest(
+            video_id,
+            prompt,
+            content_type=content_type,
+            model_name=model_name,
+            scene_index_id=scene_index_id,
+            callback_url=callback_url,
+        )
+        return self.submit_clip(request)
+
+    def submit_clip(self, request: ClipRequest) -> AsyncJob:
+        """Start the clip job of an already checked request (see :meth:`start_clip`).
+
+        :param request: the clip job to submit.
+        """
+        info = RequestInfo("POST", f"/video/{request.video_id}/clip", request.video_id)
+        body = request.body()
         job = parse_async_start(self.request("POST", info.path, body=body, info=info), info)
         self.settings.check_same_origin(job.output_url)
         return job
@@ -626,23 +426,12 @@ class VideoDBHook(BaseHook):
     def get_job_status(self, output_url: str, *, deadline: float | None = None) -> JobStatus:
         """One read of an async-response URL (with the retry policy). Same-origin only.
 
-        ``deadline`` (epoch seconds, a wait's ``end_time``): see :meth:`request`.
+        :param output_url: the job's async-response URL (on the configured origin).
+        :param deadline: epoch seconds (a wait's ``end_time``): see :meth:`request`.
         """
         url = self.settings.check_same_origin(output_url)
         info = poll_request_info(url)
         return parse_job_status(self.request("GET", url, info=info, deadline=deadline), info)
-
-    async def aget_job_status(self, output_url: str, *, deadline: float | None = None) -> JobStatus:
-        """One attempt through the shared aiohttp session; resolves settings asynchronously.
-
-        ``deadline`` (epoch seconds, a wait's ``end_time``) cuts the request's timeout.
-        """
-        from airflow_provider_videodb.hooks.async_client import fetch_job_status
-
-        if "settings" not in self.__dict__:
-            settings = await self.aget_settings(self.videodb_conn_id)
-            self.__dict__["settings"] = self._with_collection(settings)
-        return await fetch_job_status(self.settings, output_url, deadline=deadline)
 
     def compile_shots(
         self,
@@ -666,6 +455,10 @@ class VideoDBHook(BaseHook):
         The shots go out as consecutive entries of the same video, at most
         :data:`MAX_COMPILE_ENTRY_SHOTS` each (the API's per-entry limit), in one request:
         the service stitches the entries in order into one stream.
+
+        :param video_id: the video the shots are cut from.
+        :param shots: the shots, in stream order.
+        :param collection_id: the video's collection; default: the hook's or the connection's.
         """
         validate_video_id(video_id)
         shots = list(shots)

@@ -1,8 +1,8 @@
 """ClipJobTrigger: waits on the triggerer for one asynchronous VideoDB job.
 
 Built to be cheap at thousands of instances in one event loop: the connection is resolved
-once per loop and connection id (``hooks.settings_cache``), the polls of every trigger of the
-loop are made by one shared poller over one aiohttp session (``hooks.job_poller``), first
+once per loop and connection id (``transport.loop``), the polls of every trigger of the
+loop are made by one shared poller over one aiohttp session (``transport.poller``), first
 polls are spread with jitter, the waiting rules are the pure
 :class:`~airflow_provider_videodb.polling.PollTracker`, and progress is logged per quarter of
 the job rather than per poll. The trigger only ever GETs the job's
@@ -105,8 +105,8 @@ class ClipJobTrigger(BaseTrigger):
         yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, str]:
-        from airflow_provider_videodb.hooks.job_poller import JobWatch
         from airflow_provider_videodb.hooks.videodb import VideoDBHook
+        from airflow_provider_videodb.transport.poller import JobWatch
 
         tracker = PollTracker(self.wait)
         try:
@@ -119,7 +119,7 @@ class ClipJobTrigger(BaseTrigger):
                 f"Cannot poll job {self.job_id}: connection {self.conn_id!r} unusable: {error}",
             )
         # The loop's shared poller does the polls; this task only wakes for a log line or
-        # for the end (see hooks.job_poller for why that matters in a triggerer).
+        # for the end (see transport.poller for why that matters in a triggerer).
         first_wait = tracker.first_delay(time.time())
         async with JobWatch(settings, self.output_url, tracker, first_wait=first_wait) as watch:
             while True:

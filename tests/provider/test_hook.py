@@ -32,7 +32,7 @@ def wait_done(hook, output_url, limit=60.0):
     deadline = time.time() + limit
     while time.time() < deadline:
         status = hook.get_job_status(output_url)
-        if status.terminal:
+        if status.state != "processing":
             return status
         time.sleep(0.2)
     raise AssertionError("job did not finish")

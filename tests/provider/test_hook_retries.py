@@ -185,7 +185,7 @@ def test_sent_or_not_is_told_from_the_requests_exception():
     import requests
     import urllib3.exceptions as u3
 
-    from airflow_provider_videodb.hooks.videodb import _root_cause, _was_sent
+    from airflow_provider_videodb.transport.sync_http import _root_cause, _was_sent
 
     def wrapped(reason: Exception) -> requests.ConnectionError:
         return requests.ConnectionError(u3.MaxRetryError(None, "/video/m-a/clip", reason))

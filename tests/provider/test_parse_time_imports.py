@@ -17,7 +17,13 @@ import pytest
 
 #: Loaded only when a task runs (hooks, triggers, the transport). (tenacity is not listed:
 #: ``airflow.sdk`` itself loads it.)
-RUN_TIME_ONLY = ("requests", "aiohttp", "urllib3", "airflow_provider_videodb.hooks")
+RUN_TIME_ONLY = (
+    "requests",
+    "aiohttp",
+    "urllib3",
+    "airflow_provider_videodb.hooks",
+    "airflow_provider_videodb.transport",
+)
 
 PARSE_TIME_MODULES = [
     "airflow_provider_videodb",

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from airflow_provider_videodb.hooks.async_client import active_session_users
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
+from airflow_provider_videodb.transport.loop import LoopTransport
 from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 
 FAST = 0.05  # poll interval for tests: the twin's jobs take a fraction of a second
@@ -119,7 +119,7 @@ async def test_success_for_both_terminal_shapes(server, start_job, shape):
     assert event["status"] == "success"
     assert event["output_url"] == url
     assert server.api_key not in json.dumps(event)
-    assert active_session_users() == 0
+    assert LoopTransport.current().users == 0
 
 
 @pytest.mark.parametrize("style", ["processing", "in progress"])
@@ -215,7 +215,7 @@ async def test_two_triggers_on_one_job_ha_have_no_side_effect(server, start_job)
     )
     assert first["status"] == second["status"] == "success"
     assert {e["method"] for e in server.journal()} == {"GET"}
-    assert active_session_users() == 0
+    assert LoopTransport.current().users == 0
 
 
 async def test_cleanup_does_nothing_remote(server, start_job):
@@ -233,7 +233,7 @@ async def test_cancelled_trigger_releases_the_shared_session(server, start_job):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert active_session_users() == 0
+    assert LoopTransport.current().users == 0
 
 
 async def test_a_short_job_logs_nothing_per_poll(server, start_job, monkeypatch):

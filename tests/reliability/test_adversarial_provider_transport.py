@@ -37,11 +37,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_videodb import exceptions as exc
-from airflow_provider_videodb.hooks.async_client import fetch_job_status
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.polling import JobWait, PollTracker, wait_for_job
 from airflow_provider_videodb.responses import RequestInfo
 from airflow_provider_videodb.settings import VideoDBSettings
+from airflow_provider_videodb.transport.async_http import fetch_job_status
 from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
 
 #: How long the hostile server drips before it gives up (what an unbounded client waits).
@@ -443,7 +443,7 @@ async def test_trigger_turns_a_bug_into_one_error_event(hostile, monkeypatch):
     def broken(payload, info=None):
         raise RuntimeError("internal detail that must stay out of the event")
 
-    monkeypatch.setattr("airflow_provider_videodb.hooks.async_client.parse_job_status", broken)
+    monkeypatch.setattr("airflow_provider_videodb.transport.async_http.parse_job_status", broken)
     conn_id = define_conn(monkeypatch, "videodb_bug", hostile.base_url)
     trigger = ClipJobTrigger(
         conn_id=conn_id,

@@ -1,4 +1,4 @@
-"""The async job-status client: one attempt, shared pool, same interpretation as sync."""
+"""The async job-status read: one attempt, shared pool, same interpretation as sync."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ import asyncio
 import socket
 
 import pytest
-from hook_support import fast_hook, requests_to, set_conn, settled_requests
 
 from airflow_provider_videodb import exceptions as exc
-from airflow_provider_videodb.hooks import async_client
-from airflow_provider_videodb.hooks.async_client import (
-    active_session_users,
-    fetch_job_status,
-    shared_session,
-)
-from airflow_provider_videodb.hooks.settings_cache import clear_settings_cache
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
+from airflow_provider_videodb.transport import async_http
+from airflow_provider_videodb.transport.async_http import fetch_job_status
+from airflow_provider_videodb.transport.loop import CONNECTION_LIMIT, LoopTransport
+from tests.provider.hook_support import fast_hook, requests_to, set_conn, settled_requests
+from tests.provider.transport.transport_support import aget_job_status
 
 POLL = "/async-response/*"
 
@@ -37,10 +34,10 @@ def job(hook, server):
 
 
 async def poll_until_terminal(settings, output_url, limit=200):
-    async with shared_session():
+    async with LoopTransport.current().session():
         for _ in range(limit):
             status = await fetch_job_status(settings, output_url)
-            if status.terminal:
+            if status.state != "processing":
                 return status
             await asyncio.sleep(0.1)
     raise AssertionError("job never finished")
@@ -114,28 +111,29 @@ async def test_connection_refused_is_marked_not_sent():
 
 
 async def test_shared_session_is_refcounted_per_loop(hook, job):
-    assert active_session_users() == 0
-    async with shared_session() as first:
-        async with shared_session() as second:
+    transport = LoopTransport.current()
+    assert transport.users == 0
+    async with transport.session() as first:
+        async with transport.session() as second:
             assert first is second
-            assert active_session_users() == 2
+            assert transport.users == 2
             await fetch_job_status(hook.settings, job.output_url)  # joins, does not reopen
-            assert active_session_users() == 2
+            assert transport.users == 2
         assert not first.closed
-    assert first.closed and active_session_users() == 0
-    async with shared_session() as again:  # a later user opens a fresh one
+    assert first.closed and transport.users == 0
+    async with transport.session() as again:  # a later user opens a fresh one
         assert again is not first and not again.closed
 
 
 async def test_many_concurrent_polls_share_a_bounded_pool(hook, server, job):
-    async with shared_session():
+    async with LoopTransport.current().session():
         results = await asyncio.gather(
             *(fetch_job_status(hook.settings, job.output_url) for _ in range(300))
         )
     assert len(results) == 300
     connections = {entry["connection"] for entry in requests_to(server, "GET", POLL)}
     assert len(requests_to(server, "GET", POLL)) == 300
-    assert len(connections) <= async_client.CONNECTION_LIMIT
+    assert len(connections) <= CONNECTION_LIMIT
 
 
 async def test_the_event_loop_keeps_running_during_a_slow_answer(hook, server, job):
@@ -159,7 +157,7 @@ async def test_the_event_loop_keeps_running_during_a_slow_answer(hook, server, j
 async def test_per_settings_objects_are_built_once(hook):
     settings = hook.settings
     assert settings.shared_headers is settings.shared_headers
-    assert async_client._client_timeout(1.0, 2.0) is async_client._client_timeout(1.0, 2.0)
+    assert async_http._client_timeout(1.0, 2.0) is async_http._client_timeout(1.0, 2.0)
 
 
 async def test_aget_settings_and_the_3_1_fallback(server, monkeypatch):
@@ -169,7 +167,7 @@ async def test_aget_settings_and_the_3_1_fallback(server, monkeypatch):
     from airflow.sdk import BaseHook
 
     monkeypatch.delattr(BaseHook, "aget_connection")  # as on Airflow 3.1
-    clear_settings_cache()  # else the cached entry answers without any lookup
+    LoopTransport.current().forget_settings()  # else the cached entry answers without any lookup
     assert await VideoDBHook.aget_settings("videodb_async") == settings
     with pytest.raises(exc.VideoDBConfigError, match="is not defined"):
         await VideoDBHook.aget_settings("videodb_absent")
@@ -178,6 +176,6 @@ async def test_aget_settings_and_the_3_1_fallback(server, monkeypatch):
 async def test_hook_async_helper_resolves_settings_without_blocking(server, monkeypatch, job):
     set_conn(monkeypatch, "videodb_helper", host=server.base_url, password=server.api_key)
     hook = VideoDBHook("videodb_helper")
-    status = await hook.aget_job_status(job.output_url)
+    status = await aget_job_status(hook, job.output_url)
     assert status.state in {"processing", "done"}
     assert hook.settings.base_url == server.base_url

@@ -1,11 +1,10 @@
-"""Async reads of job status for the trigger: one shared aiohttp session per event loop.
+"""Async reads of job status for the trigger, over the loop's shared aiohttp session.
 
-A triggerer may run thousands of :class:`ClipJobTrigger` coroutines in one loop. Their polls
-(made by :mod:`.job_poller`) share one ``aiohttp.ClientSession`` (one bounded, keep-alive
-connection pool) instead of opening one each: the session is reference-counted per loop
-(:func:`shared_session`, or :func:`acquire_session` / :func:`release_session`) — the first
-user opens it, the last one closes it. Per call, nothing is built but the request itself: headers,
-timeouts and TLS settings are built once per :class:`VideoDBSettings`.
+The session, its pool and the CA contexts belong to the loop's
+:class:`~.loop.LoopTransport`: thousands of triggers of one loop share one bounded,
+keep-alive connection pool instead of opening one each. Per call, nothing is built but the
+request itself: headers, timeouts and TLS settings are built once per
+:class:`VideoDBSettings`.
 
 Each :func:`fetch_job_status` is ONE attempt; the trigger's poll state machine decides about
 waiting and retrying from the typed error, interpreted by :mod:`..responses` exactly as on
@@ -22,11 +21,7 @@ refuse (or that could not travel) is a :class:`VideoDBConfigError` that quotes n
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
-import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,10 +42,7 @@ from airflow_provider_videodb.responses import (
     unsendable_header,
 )
 from airflow_provider_videodb.settings import VideoDBSettings
-
-#: Connections per process (per loop) to the API; requests beyond it queue for a free one.
-CONNECTION_LIMIT = 100
-KEEPALIVE_SECONDS = 30.0
+from airflow_provider_videodb.transport.loop import LoopTransport
 
 # aiohttp >= 3.10 tells a connect timeout apart from a read timeout.
 _CONNECT_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = tuple(
@@ -59,84 +51,13 @@ _CONNECT_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = tuple(
 _NOT_RETRYABLE_ERRORS = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)
 
 
-@dataclass
-class SharedSession:
-    """The loop's session and how many users hold it."""
-
-    session: aiohttp.ClientSession
-    users: int = 0
-
-
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedSession] = (
-    weakref.WeakKeyDictionary()
-)
-_CA_CONTEXTS: dict[str, ssl.SSLContext] = {}
-
-
-def _new_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=CONNECTION_LIMIT, keepalive_timeout=KEEPALIVE_SECONDS, enable_cleanup_closed=True
-    )
-    # Timeouts and TLS are per request (connections may differ); cookies are never wanted.
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-
-def acquire_session(loop: asyncio.AbstractEventLoop) -> SharedSession:
-    """Hold the loop's shared session (opening it if none is open); pair with
-    :func:`release_session`. Prefer :func:`shared_session` where a ``with`` block fits."""
-    shared = _SESSIONS.get(loop)
-    if shared is None or shared.session.closed:
-        shared = SharedSession(_new_session())
-        _SESSIONS[loop] = shared
-    shared.users += 1
-    return shared
-
-
-async def release_session(loop: asyncio.AbstractEventLoop, shared: SharedSession) -> None:
-    """Let go of a session held by :func:`acquire_session`; the last user closes it."""
-    shared.users -= 1
-    if shared.users == 0:
-        if _SESSIONS.get(loop) is shared:
-            del _SESSIONS[loop]
-        await shared.session.close()
-
-
-@asynccontextmanager
-async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """The loop's shared session, open while at least one user is inside this context.
-
-    Keeps the pool open across several ad-hoc calls; the trigger's poller holds the session
-    through :func:`acquire_session` for as long as any job is watched.
-    """
-    loop = asyncio.get_running_loop()
-    shared = acquire_session(loop)
-    try:
-        yield shared.session
-    finally:
-        await release_session(loop, shared)
-
-
-def active_session_users() -> int:
-    """How many users hold this loop's shared session (0 when none is open)."""
-    shared = _SESSIONS.get(asyncio.get_running_loop())
-    return 0 if shared is None else shared.users
-
-
 @lru_cache(maxsize=256)
 def _client_timeout(connect: float, total: float) -> aiohttp.ClientTimeout:
     # ``total`` bounds the whole request (connect, headers, body: a server that drips one
     # byte at a time cannot hold it longer). It would also count a wait for a free pooled
-    # connection, but the poller (job_poller) has as many workers as pooled connections,
+    # connection, but the poller (:mod:`.poller`) has as many workers as pooled connections,
     # so its polls never queue for one.
     return aiohttp.ClientTimeout(total=total, sock_connect=min(connect, total))
-
-
-async def _ca_context(verify: str) -> ssl.SSLContext:
-    context = _CA_CONTEXTS.get(verify)
-    if context is None:  # reading the CA bundle is file I/O: keep it off the loop
-        context = await asyncio.to_thread(ssl.create_default_context, cafile=verify)
-        _CA_CONTEXTS[verify] = context
-    return context
 
 
 def _transport(info: RequestInfo, exc: BaseException, *, sent: bool) -> Exception:
@@ -185,7 +106,11 @@ async def _get(
             headers=headers,
             timeout=_client_timeout(settings.connect_timeout, budget),
             # True: aiohttp's default verifying context; a str: a CA bundle path.
-            ssl=verify if isinstance(verify, bool) else await _ca_context(verify),
+            ssl=(
+                verify
+                if isinstance(verify, bool)
+                else await LoopTransport.current().ca_context(verify)
+            ),
             allow_redirects=False,  # the key header must not follow a redirect elsewhere
         ) as response:
             body = await _read_capped(response, info)
@@ -260,11 +185,11 @@ async def poll_job_status(
     settings, url, info = target.settings, target.url, target.info
     if session is not None:
         payload = await _get(session, settings, url, info, deadline=deadline)
-    else:  # hold a reference for this one call
-        loop = asyncio.get_running_loop()
-        shared = acquire_session(loop)
+    else:  # hold the loop's session for this one call
+        transport = LoopTransport.current()
+        held = transport.acquire()
         try:
-            payload = await _get(shared.session, settings, url, info, deadline=deadline)
+            payload = await _get(held, settings, url, info, deadline=deadline)
         finally:
-            await release_session(loop, shared)
+            await transport.release(held)
     return parse_job_status(payload, info)

@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from airflow_provider_videodb.hooks import job_poller
-from airflow_provider_videodb.hooks.async_client import CONNECTION_LIMIT, active_session_users
-from airflow_provider_videodb.hooks.job_poller import JobPoller, JobWatch, active_watches
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
-from airflow_provider_videodb.polling import PollStep, PollTracker
+from airflow_provider_videodb.polling import JobWait, PollStep, PollTracker
+from airflow_provider_videodb.transport import poller as poller_module
+from airflow_provider_videodb.transport.loop import CONNECTION_LIMIT, LoopTransport
+from airflow_provider_videodb.transport.poller import JobWatch
 
 POLL_PATH = "/async-response/"
 
@@ -45,9 +45,16 @@ def start_job(server, videodb_conn):
 
 
 def tracker_for(job_id: str, url: str, interval: float = 0.05, **kwargs) -> PollTracker:
-    return PollTracker(
+    wait = JobWait.from_primitives(
         job_id=job_id, output_url=url, end_time=time.time() + 30, poll_interval=interval, **kwargs
     )
+    return PollTracker(wait)
+
+
+def in_use() -> tuple[int, int]:
+    """(jobs watched, session users) of the running loop's transport."""
+    transport = LoopTransport.current()
+    return transport.watches, transport.users
 
 
 def polls_of(server, url: str) -> list[dict]:
@@ -72,7 +79,7 @@ async def test_the_waiter_sees_only_the_end_of_a_quiet_job(server, settings, sta
     assert event["status"] == "success"
     assert len(seen) == 1  # no per-poll wake-ups of the waiting task...
     assert len(polls_of(server, url)) >= 3  # ...although the job took several polls
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)
 
 
 async def test_log_worthy_steps_reach_the_waiter_and_polling_resumes(server, settings, start_job):
@@ -106,11 +113,11 @@ async def test_all_watches_share_one_poller_session_and_bounded_workers(
     async with first, second, third:
         poller = first._poller
         assert first._poller is second._poller is third._poller
-        assert active_watches() == 3 and active_session_users() == 1
+        assert in_use() == (3, 1)
         assert poller is not None and len(poller._workers) == 3  # never more than watches...
         events = await asyncio.gather(*(wait_for_event(w) for w in (first, second, third)))
     assert [e["status"] for e, _ in events] == ["success"] * 3
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)
     assert all(worker.done() for worker in poller._workers)
 
 
@@ -127,7 +134,7 @@ async def test_workers_stop_at_the_connection_limit(server, settings, start_job)
     finally:
         for watch in watches:
             await watch.__aexit__(None, None, None)
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)
 
 
 async def test_a_wait_is_never_cut_short(server, settings, start_job):
@@ -147,11 +154,11 @@ async def test_a_bug_in_a_poll_reaches_the_waiter(server, settings, start_job, m
     def broken(payload, info=None):
         raise RuntimeError("bug while reading the status")
 
-    monkeypatch.setattr("airflow_provider_videodb.hooks.async_client.parse_job_status", broken)
+    monkeypatch.setattr("airflow_provider_videodb.transport.async_http.parse_job_status", broken)
     async with JobWatch(settings, url, tracker_for(job_id, url), first_wait=0) as watch:
         with pytest.raises(RuntimeError, match="bug while reading"):
             await watch.next_step()
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)
 
 
 async def test_a_cancelled_waiter_stops_its_polls(server, settings, start_job):
@@ -167,7 +174,7 @@ async def test_a_cancelled_waiter_stops_its_polls(server, settings, start_job):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)
     seen = len(polls_of(server, url))
     await asyncio.sleep(0.3)  # six poll intervals
     assert len(polls_of(server, url)) == seen
@@ -190,7 +197,7 @@ async def test_leaving_while_a_poll_is_in_flight_drops_its_answer(server, settin
         event, _ = await wait_for_event(keeper)
     assert event["status"] == "success"
     assert not pending.done()  # the late answer went nowhere
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)
 
 
 async def test_workers_do_not_inherit_the_first_waiters_context(
@@ -198,13 +205,13 @@ async def test_workers_do_not_inherit_the_first_waiters_context(
 ):
     trigger_id = contextvars.ContextVar("trigger_id", default=None)
     seen_in_polls = []
-    original = job_poller.poll_job_status
+    original = poller_module.poll_job_status
 
     async def recording(target, **kwargs):
         seen_in_polls.append(trigger_id.get())
         return await original(target, **kwargs)
 
-    monkeypatch.setattr(job_poller, "poll_job_status", recording)
+    monkeypatch.setattr(poller_module, "poll_job_status", recording)
     job_id, url = start_job()
     trigger_id.set("trigger-1")  # what the triggerer binds for a trigger's log lines
     async with JobWatch(settings, url, tracker_for(job_id, url), first_wait=0) as watch:
@@ -216,7 +223,7 @@ async def test_next_step_on_a_closed_watch_is_refused(settings):
     watch = JobWatch(settings, "http://x/async-response/j", tracker_for("j", "u"), first_wait=0)
     with pytest.raises(RuntimeError, match="not open"):
         watch.next_step()
-    assert JobPoller._by_loop.get(asyncio.get_running_loop()) is None
+    assert LoopTransport.current().poller is None
 
 
 async def test_a_waiter_cancelled_again_while_leaving_still_closes_the_session(
@@ -236,4 +243,4 @@ async def test_a_waiter_cancelled_again_while_leaving_still_closes_the_session(
     task.cancel()  # e.g. the triggerer shutting down
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert active_watches() == 0 and active_session_users() == 0
+    assert in_use() == (0, 0)

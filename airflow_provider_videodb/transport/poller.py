@@ -6,7 +6,7 @@ time the task resumes it pays two greenlet switches. A trigger polling in its ow
 resumes three or four times per poll (its sleep, a free pooled connection, the answer's
 headers, its body). Here the trigger's task waits on one future and resumes only when there
 is something to log or the job has ended; the polls run in at most
-:data:`~.async_client.CONNECTION_LIMIT` worker tasks. As many workers as pooled connections
+:data:`~.loop.CONNECTION_LIMIT` worker tasks. As many workers as pooled connections
 also means a poll never queues inside aiohttp for a connection: due polls wait here, in one
 FIFO, in the order they fell due.
 
@@ -29,22 +29,14 @@ import contextvars
 import heapq
 import math
 import time
-import weakref
 from types import TracebackType
 
 from airflow_provider_videodb.exceptions import VideoDBError
-from airflow_provider_videodb.hooks.async_client import (
-    CONNECTION_LIMIT,
-    PollTarget,
-    SharedSession,
-    acquire_session,
-    poll_job_status,
-    poll_target,
-    release_session,
-)
 from airflow_provider_videodb.polling import PollStep, PollTracker
 from airflow_provider_videodb.responses import JobStatus
 from airflow_provider_videodb.settings import VideoDBSettings
+from airflow_provider_videodb.transport.async_http import PollTarget, poll_job_status, poll_target
+from airflow_provider_videodb.transport.loop import CONNECTION_LIMIT, LoopTransport
 
 #: Resolution of the waits between polls (seconds).
 TICK = 0.01
@@ -130,16 +122,17 @@ class JobWatch:
 
 
 class JobPoller:
-    """The loop's shared poller: a wheel of waiting watches, a FIFO of due ones, workers."""
+    """The loop's shared poller: a wheel of waiting watches, a FIFO of due ones, workers.
 
-    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, JobPoller] = (
-        weakref.WeakKeyDictionary()
-    )
+    Held by the loop's :class:`~.loop.LoopTransport` (``poller``) from the first watch to
+    the last, and holding the transport's session as long.
+    """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, shared: SharedSession) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, transport: LoopTransport) -> None:
         self.loop = loop
         self.watches = 0
-        self._shared = shared
+        self._transport = transport
+        self._session = transport.acquire()
         # Nothing the poller runs belongs to the trigger that happened to start it.
         self._context = contextvars.Context()
         self._due: asyncio.Queue[JobWatch] = asyncio.Queue()
@@ -156,9 +149,10 @@ class JobPoller:
     def join(cls) -> JobPoller:
         """The running loop's poller (created with the first watch), counting one more."""
         loop = asyncio.get_running_loop()
-        poller = cls._by_loop.get(loop)
+        transport = LoopTransport.current()
+        poller = transport.poller
         if poller is None:
-            poller = cls._by_loop[loop] = cls(loop, acquire_session(loop))
+            poller = transport.poller = cls(loop, transport)
         poller.watches += 1
         if len(poller._workers) < min(poller.watches, CONNECTION_LIMIT):
             poller._workers.append(poller._context.run(loop.create_task, poller._work()))
@@ -169,8 +163,8 @@ class JobPoller:
         self.watches -= 1
         if self.watches:
             return
-        if self._by_loop.get(self.loop) is self:
-            del self._by_loop[self.loop]
+        if self._transport.poller is self:
+            self._transport.poller = None
         if self._timer is not None:
             self._timer.cancel()
         for worker in self._workers:
@@ -179,7 +173,7 @@ class JobPoller:
             if self._workers:
                 await asyncio.wait(self._workers)
         finally:  # even if the leaving task is cancelled meanwhile: never leak the session
-            await release_session(self.loop, self._shared)
+            await self._transport.release(self._session)
 
     # -- the wheel -----------------------------------------------------------------------
 
@@ -217,7 +211,7 @@ class JobPoller:
     # -- the workers ---------------------------------------------------------------------
 
     async def _work(self) -> None:
-        session = self._shared.session
+        session = self._session
         while True:
             watch = await self._due.get()
             if watch.closed:
@@ -248,9 +242,3 @@ class JobPoller:
                 )
             except Exception as error:
                 watch._fail(error)
-
-
-def active_watches() -> int:
-    """Jobs the running loop's poller is watching (0 when it has none)."""
-    poller = JobPoller._by_loop.get(asyncio.get_running_loop())
-    return 0 if poller is None else poller.watches

@@ -3,18 +3,21 @@ certificate (the local VideoDB server speaks plain HTTP on loopback, so this one
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hook_support import set_conn
 
 from airflow_provider_videodb import exceptions as exc
-from airflow_provider_videodb.hooks.async_client import fetch_job_status
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
+from airflow_provider_videodb.transport.async_http import fetch_job_status
+from airflow_provider_videodb.transport.loop import LoopTransport
 from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
+from tests.provider.hook_support import set_conn
 from tests.tls_support import TLSServer, serve_tls
 
 PROCESSING = {"success": True, "status": "processing", "data": {"percentage": 5}}
@@ -49,7 +52,7 @@ def test_a_ca_bundle_in_verify_is_used(tls_server, monkeypatch):
     assert tls_server.paths == ["/user"]
 
 
-async def test_async_client_verifies_tls_too(tls_server):
+async def test_async_read_verifies_tls_too(tls_server):
     base_url, cert = tls_server.base_url, tls_server.ca_bundle
     url = f"{base_url}/async-response/j1"
     with pytest.raises(exc.VideoDBTransportError) as info:
@@ -60,6 +63,18 @@ async def test_async_client_verifies_tls_too(tls_server):
         VideoDBSettings(base_url, "sk-tls-000000", verify=str(cert)), url
     )
     assert (status.state, status.percentage) == ("processing", 5.0)
+
+
+def test_ca_contexts_are_read_once_per_loop_and_go_with_it(tls_server):
+    path = str(tls_server.ca_bundle)
+
+    async def twice() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        transport = LoopTransport.current()
+        return await transport.ca_context(path), await transport.ca_context(path)
+
+    one, again = asyncio.run(twice())
+    other, _ = asyncio.run(twice())  # a new loop reads the bundle again (e.g. after a change)
+    assert one is again and other is not one
 
 
 async def test_trigger_ends_at_once_on_an_untrusted_certificate(tls_server, monkeypatch):

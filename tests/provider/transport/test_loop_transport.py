@@ -1,18 +1,25 @@
-"""The per-event-loop settings cache behind ``VideoDBHook.aget_settings`` (triggers)."""
+"""The loop's transport: its settings cache (behind ``VideoDBHook.aget_settings``, for
+triggers), its CA contexts and its lifetime."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
-from hook_support import set_conn
 
 from airflow_provider_videodb import exceptions as exc
-from airflow_provider_videodb.hooks import settings_cache
 from airflow_provider_videodb.hooks import videodb as hook_module
-from airflow_provider_videodb.hooks.settings_cache import cached_settings
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
+from airflow_provider_videodb.transport import loop as transport_loop
+from airflow_provider_videodb.transport.loop import LoopTransport
+from tests.provider.hook_support import set_conn
+
+
+async def cached_settings(conn_id, resolve):
+    return await LoopTransport.current().settings(conn_id, resolve)
 
 
 class CountingResolver:
@@ -50,9 +57,9 @@ async def test_concurrent_callers_share_one_lookup():
 async def test_entries_expire_after_the_ttl(monkeypatch):
     resolve = CountingResolver()
     first = await cached_settings("c1", resolve)
-    monkeypatch.setattr(settings_cache, "SETTINGS_TTL_SECONDS", 0.0)
+    monkeypatch.setattr(transport_loop, "SETTINGS_TTL_SECONDS", 0.0)
     assert await cached_settings("c1", resolve) is first  # entry made with the 60 s TTL
-    settings_cache.clear_settings_cache()
+    LoopTransport.current().forget_settings()
     second = await cached_settings("c1", resolve)  # made with TTL 0: already stale
     third = await cached_settings("c1", resolve)
     assert resolve.calls == 3
@@ -95,6 +102,18 @@ def test_each_event_loop_has_its_own_entries():
     assert resolve.calls == 2 and one is not two
 
 
+def test_a_loops_transport_and_its_entries_go_away_with_the_loop():
+    async def used() -> weakref.ref[LoopTransport]:
+        transport = LoopTransport.current()
+        assert LoopTransport.current() is transport  # one per loop
+        await transport.settings("c1", CountingResolver())
+        return weakref.ref(transport)
+
+    gone = asyncio.run(used())
+    gc.collect()
+    assert gone() is None  # nothing it kept (a lookup's task, say) holds its loop
+
+
 async def test_hook_resolves_and_masks_once_for_many_triggers(server, monkeypatch):
     """Through the real connection lookup: 200 concurrent triggers, one lookup, one mask."""
     set_conn(monkeypatch, "videodb_cached", host=server.base_url, password=server.api_key)
@@ -124,8 +143,8 @@ async def test_hook_picks_up_a_rotated_key_after_the_ttl(server, monkeypatch):
     assert (await VideoDBHook.aget_settings("videodb_rotating")).api_key == "sk-old-000000"
     set_conn(monkeypatch, "videodb_rotating", host=server.base_url, password="sk-new-000000")
     assert (await VideoDBHook.aget_settings("videodb_rotating")).api_key == "sk-old-000000"
-    monkeypatch.setattr(settings_cache, "SETTINGS_TTL_SECONDS", 0.0)
-    settings_cache.clear_settings_cache()
+    monkeypatch.setattr(transport_loop, "SETTINGS_TTL_SECONDS", 0.0)
+    LoopTransport.current().forget_settings()
     assert (await VideoDBHook.aget_settings("videodb_rotating")).api_key == "sk-new-000000"
 
 
