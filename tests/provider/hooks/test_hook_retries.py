@@ -11,10 +11,16 @@ import socket
 from itertools import pairwise
 
 import pytest
-from hook_support import fast_hook, hook_logs, requests_to, set_conn, settled_requests
 
 from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
+from tests.provider.hook_support import (
+    fast_hook,
+    hook_logs,
+    requests_to,
+    set_conn,
+    settled_requests,
+)
 
 CLIP = "/video/*/clip"
 RETRY_LOG = re.compile(r"attempt (\d+) of (\d+) failed \((.*)\); retrying in ([\d.]+) s")

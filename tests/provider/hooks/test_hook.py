@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-from hook_support import fast_hook, requests_to, set_conn
 
 from airflow_provider_videodb import __version__
 from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.responses import Shot, parse_clip_shots
+from tests.provider.hook_support import fast_hook, requests_to, set_conn
 
 CLIENT = f"airflow-provider-videodb/{__version__}"
 

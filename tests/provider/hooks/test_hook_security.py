@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from hook_support import fast_hook, hook_logs, set_conn
 
 from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
 from airflow_provider_videodb.transport.async_http import fetch_job_status
+from tests.provider.hook_support import fast_hook, hook_logs, set_conn
 from videodb_local_server.control import LocalVideoDBServer
 
 

@@ -37,5 +37,5 @@ def test_readme_recipe_freezes_the_import_time_heap(tmp_path):
 
 
 def test_readme_shows_the_same_recipe():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     assert RECIPE in readme
