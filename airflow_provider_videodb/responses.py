@@ -242,12 +242,18 @@ def transport_error(
 
     ``retryable=False`` for failures that repeat identically (e.g. a TLS certificate error).
     """
-    where = "before the request was sent" if not sent else "after the request was sent"
     detail = _short(str(exc))
+    return _no_answer(info, type(exc).__name__, detail, sent=sent, retryable=retryable)
+
+
+def _no_answer(
+    info: RequestInfo, what: str, detail: str, *, sent: bool, retryable: bool
+) -> VideoDBTransportError:
+    where = "before the request was sent" if not sent else "after the request was sent"
     return VideoDBTransportError(
         info.method,
         info.path,
-        f"({type(exc).__name__} {where}{': ' + detail if detail else ''})",
+        f"({what} {where}{': ' + detail if detail else ''})",
         sent=sent,
         video_id=info.video_id,
         retryable=retryable,
@@ -260,15 +266,8 @@ def deadline_error(info: RequestInfo, seconds: float, *, sent: bool) -> VideoDBT
     ``sent`` as in :func:`transport_error`: a deadline hit while reading is after sending,
     so a non-idempotent POST is not blindly repeated (:func:`may_retry`).
     """
-    where = "before the request was sent" if not sent else "after the request was sent"
-    return VideoDBTransportError(
-        info.method,
-        info.path,
-        f"(timeout {where}: no complete answer within the deadline of {seconds:.3g} s)",
-        sent=sent,
-        video_id=info.video_id,
-        retryable=True,
-    )
+    detail = f"no complete answer within the deadline of {seconds:.3g} s"
+    return _no_answer(info, "timeout", detail, sent=sent, retryable=True)
 
 
 def answer_too_large_error(

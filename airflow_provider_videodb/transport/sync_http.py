@@ -16,6 +16,9 @@ The hook (:class:`~airflow_provider_videodb.hooks.videodb.VideoDBHook`) keeps th
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import socket
 import ssl
 import threading
@@ -86,31 +89,78 @@ _READ_CHUNK = 64 * 1024
 _ACTIVE = threading.local()  # the _Deadline of the request this thread is sending
 
 
+class _Watchdog:
+    """One daemon thread per process that ends the requests whose deadline has passed.
+
+    A thread per request (``threading.Timer``) would cost more than the request itself on a
+    fast service; here arming a deadline is a heap push under a lock. Finished requests
+    stay in the heap until their time comes and are skipped then. Re-created after a fork
+    (a forked task runner has the heap but not the thread).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._pid = -1
+
+    def arm(self, deadline: _Deadline) -> None:
+        with self._cond:
+            if self._pid != os.getpid():
+                self._heap.clear()
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="videodb-deadlines", daemon=True).start()
+            entry = (deadline.at, next(self._order), deadline)
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:  # a new earliest deadline: wake the thread for it
+                self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].closed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                due = self._heap[0][0] - time.monotonic()
+                if due > 0:
+                    self._cond.wait(due)
+                    continue
+                heapq.heappop(self._heap)[2].fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class _Deadline:
     """The total deadline of one request: when it passes, its sockets are shut down.
 
     requests' read timeout is per socket read, so a server that drips a byte at a time
-    (headers or body) could hold a request forever. A timer thread shuts the request's
-    socket down (the raw file descriptor, not the TLS layer) at the deadline; the blocked
-    read then fails and :func:`send_once` reports a timeout.
+    (headers or body) could hold a request forever. The process's watchdog thread shuts
+    the request's socket down (the raw file descriptor, not the TLS layer) at the deadline;
+    the blocked read then fails and :func:`send_once` reports a timeout. Once the request
+    is over (``closed``), nothing is shut: its connection may already serve another one.
     """
 
-    __slots__ = ("_lock", "_socks", "_timer", "fired")
+    __slots__ = ("_lock", "_socks", "at", "closed", "fired")
 
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
+        self.at = time.monotonic() + seconds
+        self.closed = False
         self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
 
     def __enter__(self) -> _Deadline:
         _ACTIVE.deadline = self
-        self._timer.start()
+        _WATCHDOG.arm(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.closed = True
+            self._socks.clear()
         _ACTIVE.deadline = None
 
     def watch(self, sock: socket.socket | None) -> None:
@@ -122,8 +172,10 @@ class _Deadline:
                 return
         _shut_down(sock)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
+            if self.closed:
+                return
             self.fired = True
             socks, self._socks = self._socks, []
         for sock in socks:

@@ -21,6 +21,7 @@ server that would otherwise hold the request for :data:`DRIP_SECONDS`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -293,6 +294,28 @@ def test_sync_request_ends_by_the_connection_timeout_in_total(hostile, mode):
     assert elapsed < 6.0, f"a 2 s timeout took {elapsed:.1f} s"
     assert "deadline of 2 s" in str(info.value)
     assert info.value.sent is True
+
+
+def test_a_finished_requests_deadline_never_cuts_the_next_one_on_its_connection(server):
+    """Deadlines of finished requests are left to lapse in the watchdog; when they do,
+    they must not shut the pooled connection that now serves a later request."""
+    hook = quick_hook(
+        dataclasses.replace(settings_for(server.base_url, timeout=0.5), api_key=server.api_key)
+    )
+    try:
+        def opened() -> int:  # the admin call itself opens one connection each time
+            return int(server.stats()["connections_opened"])
+
+        before = opened()
+        per_stats_call = opened() - before
+        before += per_stats_call
+        for _ in range(4):  # each call outlives the previous call's deadline
+            assert hook.get_user()
+            time.sleep(0.7)
+        hook_connections = opened() - before - per_stats_call
+        assert hook_connections == 1  # one pooled connection, never shut by a stale deadline
+    finally:
+        hook.close()
 
 
 def test_sync_post_hit_by_its_deadline_is_not_blindly_retried(hostile):
