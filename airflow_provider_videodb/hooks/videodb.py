@@ -23,6 +23,12 @@ import requests
 import tenacity
 from airflow.sdk import BaseHook
 
+from airflow_provider_videodb.compat import (
+    AirflowNotFoundException,
+    aget_connection,
+    amask_secret,
+    mask_secret,
+)
 from airflow_provider_videodb.exceptions import (
     VideoDBAPIError,
     VideoDBConfigError,
@@ -58,27 +64,6 @@ from airflow_provider_videodb.validation import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
-
-try:
-    from airflow.sdk.exceptions import AirflowNotFoundException
-except ImportError:  # pragma: no cover - Airflow 3.1
-    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,unused-ignore]
-        AirflowNotFoundException,
-    )
-
-try:
-    from airflow.sdk.log import mask_secret
-except ImportError:  # pragma: no cover - Airflow 3.1
-    from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef,unused-ignore]
-        mask_secret,
-    )
-
-try:
-    from airflow.sdk.log import amask_secret
-except ImportError:  # pragma: no cover - Airflow 3.1: no async variant
-
-    async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc,unused-ignore]
-        mask_secret(secret, name)
 
 
 def _redact(text: str, secret: str) -> str:
@@ -169,12 +154,13 @@ class VideoDBHook(BaseHook):
     @classmethod
     async def _aresolve_settings(cls, conn_id: str) -> VideoDBSettings:
         try:
-            conn = await _aget_connection(conn_id)
+            conn = await aget_connection(conn_id)
         except AirflowNotFoundException:
             raise VideoDBConfigError(f"VideoDB connection {conn_id!r} is not defined") from None
         aextra = getattr(conn, "aextra_dejson", None)
         extra = await aextra() if aextra else await asyncio.to_thread(lambda: conn.extra_dejson)
-        settings = VideoDBSettings.from_connection(conn, extra=extra)
+        # Off the loop: reading the settings checks a CA bundle path on disk.
+        settings = await asyncio.to_thread(VideoDBSettings.from_connection, conn, extra=extra)
         await amask_secret(settings.api_key)
         return settings
 
@@ -568,13 +554,3 @@ def _shot_pair(shot: Shot | Mapping[str, Any] | Sequence[float]) -> Any:
     if isinstance(shot, Mapping):
         return [shot.get("start"), shot.get("end")]
     return shot
-
-
-async def _aget_connection(conn_id: str) -> Connection:
-    """``BaseHook.aget_connection`` where it exists; else the sync lookup off the loop."""
-    aget = getattr(BaseHook, "aget_connection", None)
-    if aget is not None:
-        return await aget(conn_id)
-    from asgiref.sync import sync_to_async  # pragma: no cover - Airflow 3.1
-
-    return await sync_to_async(BaseHook.get_connection)(conn_id)  # pragma: no cover

@@ -119,7 +119,7 @@ async def test_hook_resolves_and_masks_once_for_many_triggers(server, monkeypatc
     set_conn(monkeypatch, "videodb_cached", host=server.base_url, password=server.api_key)
     lookups: list[str] = []
     masked: list[str] = []
-    real_lookup, real_mask = hook_module._aget_connection, hook_module.amask_secret
+    real_lookup, real_mask = hook_module.aget_connection, hook_module.amask_secret
 
     async def counting_lookup(conn_id: str):
         lookups.append(conn_id)
@@ -129,7 +129,7 @@ async def test_hook_resolves_and_masks_once_for_many_triggers(server, monkeypatc
         masked.append(secret)
         await real_mask(secret, name)
 
-    monkeypatch.setattr(hook_module, "_aget_connection", counting_lookup)
+    monkeypatch.setattr(hook_module, "aget_connection", counting_lookup)
     monkeypatch.setattr(hook_module, "amask_secret", counting_mask)
     results = await asyncio.gather(
         *(VideoDBHook.aget_settings("videodb_cached") for _ in range(200))
