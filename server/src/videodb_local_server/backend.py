@@ -4,7 +4,9 @@
 uploads, streams and transcripts, the jobs, the hot playlist and clip caches with their bounds,
 faults, journal, counters) and the rules that read and change it; the HTTP handlers (``api``,
 ``hls``, ``admin``) turn a request into a call here and the result into the API's envelope.
-Errors are raised as the types of ``errors``.
+Below the state, one function per API call holds that call's rules (uploads, streams,
+compile, clip and index jobs, polls): plain values in, plain values out. Errors are raised as
+the types of ``errors``.
 """
 
 from __future__ import annotations
@@ -12,21 +14,28 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import math
-from collections.abc import Awaitable, Sized
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sized
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, TypeVar
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, InsufficientCredits, InvalidMedia, NotFound, PlanUpgradeRequired
 from .faults import FaultSet
-from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job
+from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job, status_body
 from .journal import Journal
-from .media import ranking
+from .media import hls, ingest, ranking
 from .media.transcript import Cue
-from .store import Store
+from .store import Store, new_id
 
 #: Plans a key can have (``--api-key KEY:plan``): ``pro`` can do everything, ``free`` gets 403
 #: for plan-gated options, ``broke`` gets 402 on billable calls.
@@ -39,6 +48,16 @@ CLIP_CACHE_SIZE = 4096
 MAX_TIMELINE_SEGMENTS = 1000
 #: Timeline ends may overshoot the length by float noise (``length`` is rounded to 1 µs).
 LENGTH_TOLERANCE = 0.05
+CONTENT_TYPES = ("spoken", "visual", "multimodal")
+MODEL_NAMES = ("basic", "pro", "ultra")
+PLAN_GATED_MODELS = ("pro", "ultra")
+#: Ids are checked for safety (characters, length), not for a guessed format
+#: (``videodb-api.md``): the reference's example ``idx-12345`` and the SDKs' 16 hex characters
+#: are both valid. Written here on its own (the server shares no code with the provider); a
+#: test checks that both sides accept and refuse the same ids. Used with ``fullmatch`` (a
+#: ``$`` would let a trailing newline through).
+MAX_ID_CHARS = 128
+_SCENE_INDEX_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 1}}}")
 
 
 @dataclass
@@ -275,3 +294,386 @@ def _rank_clip(state: TwinState, video: dict[str, Any], prompt: str) -> dict[str
     if not cues:
         data["message"] = "The video has no transcript; upload a WebVTT/SRT file with its name"
     return data
+
+
+# --------------------------------------------------------------------------- request rules
+#
+# One function per API call: plain values in (the parsed body, the caller's key, the origin
+# absolute URLs are written with), plain values out or a typed error from ``errors``.
+
+T = TypeVar("T")
+
+
+def require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
+
+
+def require_plan(state: TwinState, key: str, *, billable: bool, gated: bool = False) -> None:
+    """402 for a ``broke`` key on a billable call, 403 for a ``free`` key on a gated option."""
+    plan = state.keys.get(key, "pro")
+    if billable and plan == "broke":
+        raise InsufficientCredits("Insufficient credits for this request")
+    if gated and plan == "free":
+        raise PlanUpgradeRequired("This feature is not available on your plan")
+
+
+def _check_choice(body: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = body.get(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise BadRequest(f"Invalid {name} {value!r}; expected one of {choices}")
+    return str(value)
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` off the event loop; its ``ValueError`` is a 400."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+def list_collections(state: TwinState) -> list[dict[str, Any]]:
+    return state.store.list_collections()
+
+
+def user_of(state: TwinState, key: str) -> dict[str, Any]:
+    return {
+        "user_id": "u-" + hashlib.sha256(key.encode()).hexdigest()[:12],
+        "user_name": "Local User",
+        "user_email": "local@videodb.invalid",
+        "plan": state.keys.get(key, "pro"),
+        "collections": [c["id"] for c in state.store.list_collections()],
+        "default_collection": "default",
+    }
+
+
+def list_videos(
+    state: TwinState, origin: str, cid: str, page_index: str | int, count: str | int
+) -> list[dict[str, Any]]:
+    """One page of the videos of collection ``cid`` (``count`` 0: all of them)."""
+    get_collection_or_404(state, cid)
+    rows = state.store.list_videos(cid)
+    try:
+        page = int(page_index)
+        size = int(count) or len(rows) or 1
+    except ValueError as exc:
+        raise BadRequest("page_index and count must be integers") from exc
+    if page < 0 or size < 0:
+        raise BadRequest("page_index and count must be >= 0")
+    return [video_payload(state, origin, r) for r in rows[page * size : (page + 1) * size]]
+
+
+# --------------------------------------------------------------------------- outbound URLs
+
+
+def split_url(url: Any, field: str) -> SplitResult:
+    """``url`` parsed, or a 400 naming ``field`` (``http://[::1`` is not a URL)."""
+    if not isinstance(url, str) or not url:
+        raise BadRequest(f"{field} is required")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise BadRequest(f"{field} is not a valid URL: {url!r}") from exc
+    return parts
+
+
+def is_admin_path(path: str) -> bool:
+    """Whether ``path`` names the admin API in any spelling (case, %-encoding, dots, slashes)."""
+    for _ in range(5):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    segments = [s for s in path.replace("\\", "/").split("/") if s not in ("", ".")]
+    return bool(segments) and segments[0].lower().rstrip(".").strip() == "_twin"
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+async def check_outbound_url(state: TwinState, url: Any, field: str) -> str:
+    """An http(s) URL the server may call: never its admin API, and loopback only unless the
+    server was started with ``--allow-remote-urls`` (checked again at send time).
+
+    :param state: the server state (its opt-in flag).
+    :param url: the URL from the request body.
+    :param field: the body field, named in the 400.
+    """
+    parts = split_url(url, field)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"{field} must be an http(s) URL, got {url!r}")
+    if parts.username is not None or parts.password is not None or "\\" in str(url):
+        raise BadRequest(f"{field} must not carry userinfo or backslashes")
+    if is_admin_path(parts.path):
+        raise BadRequest(f"{field} must not point at the server's admin API (/_twin/...)")
+    if not state.allow_remote_urls:
+        host = parts.hostname.rstrip(".")
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80)
+        except (OSError, UnicodeError) as exc:
+            raise BadRequest(f"{field} host {parts.hostname!r} does not resolve") from exc
+        addresses = {str(info[4][0]) for info in infos}
+        if not addresses or not all(is_loopback(a) for a in addresses):
+            raise BadRequest(
+                f"{field} must point at this machine (loopback); {parts.hostname!r} does not"
+                " (start the server with --allow-remote-urls to allow other hosts)"
+            )
+    return str(url)
+
+
+async def _callback_url(state: TwinState, body: dict[str, Any]) -> str | None:
+    url = body.get("callback_url")
+    if url is None:
+        return None
+    return await check_outbound_url(state, url, "callback_url")
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def new_upload(state: TwinState, cid: str, name: str | None) -> str:
+    """A fresh upload token for collection ``cid`` (the presigned-URL stand-in)."""
+    get_collection_or_404(state, cid)
+    token = secrets.token_urlsafe(18)
+    state.store.add_upload(token, cid, name)
+    return token
+
+
+def upload_destination(state: TwinState, token: str) -> Path:
+    """Where the file sent to upload ``token`` is written (404 for an unknown token)."""
+    if state.store.get_upload(token) is None:
+        raise NotFound("Unknown upload URL")
+    return state.data_dir / "uploads" / token
+
+
+def upload_received(state: TwinState, token: str, path: Path) -> None:
+    state.store.set_upload_path(token, str(path))
+
+
+def _uploaded_file(state: TwinState, url: Any) -> Path:
+    parts = split_url(url, "url")
+    if parts.scheme == "file":
+        return _media_root_file(state, unquote(parts.path))
+    if parts.path.startswith("/upload/"):
+        row = state.store.get_upload(parts.path.rsplit("/", 1)[-1])
+        if row is None or not row["path"]:
+            raise BadRequest("Nothing was uploaded to this upload URL")
+        path = Path(row["path"])
+        if not path.is_file():
+            raise BadRequest("Nothing was uploaded to this upload URL")
+        return path
+    raise BadRequest("The local server cannot fetch remote URLs (url)")
+
+
+def _media_root_file(state: TwinState, path: str) -> Path:
+    """A ``file://`` path, only inside ``--media-root`` (real path, so no symlink or ``..``
+    escapes); one message for "outside" and "missing", so it is no existence oracle."""
+    root = state.media_root
+    if root is None:
+        raise BadRequest("url: file:// URLs are off (start the server with --media-root DIR)")
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(root) or not real.is_file():
+        raise BadRequest("url: file:// URL is not a file inside the media root")
+    return real
+
+
+def _register_subtitle(
+    state: TwinState, cid: str, name: str, cues: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """A WebVTT/SRT upload is the transcript of the video with the same name (now or later)."""
+    if not cues:
+        raise BadRequest("Subtitle file has no cues (expected WebVTT or SRT)")
+    video = state.store.find_video_by_name(cid, name)
+    sid = new_id("sub")
+    state.store.add_subtitle(sid, cid, name, cues, video["id"] if video else None)
+    if video is not None:
+        state.set_transcript(video["id"], cues, "sidecar")
+    data = {"id": sid, "name": name, "collection_id": cid, "cues": len(cues)}
+    return {**data, "video_id": video["id"] if video else None}
+
+
+async def register_upload(
+    state: TwinState, origin: str, cid: str, body: dict[str, Any], key: str
+) -> dict[str, Any]:
+    """``POST /collection/{cid}/upload``: a subtitle (the transcript of the video with its
+    name) or a video, cut into HLS segments; the answer's ``data``.
+
+    Idempotent by (collection, source URL, name): registering the same upload again (a client
+    retrying after a lost answer) returns the video it made, not a second one.
+    """
+    require_plan(state, key, billable=True)
+    src = _uploaded_file(state, body.get("url"))
+    name = body.get("name") or src.stem
+    media_type = body.get("media_type")
+    if media_type not in (None, "video", "subtitle"):
+        raise BadRequest(f"Unsupported media_type {media_type!r}")
+    loop = asyncio.get_running_loop()
+    cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
+    if cues is not None or media_type == "subtitle":
+        return _register_subtitle(state, cid, name, cues)
+    source = str(body["url"])
+    existing = state.store.find_video_by_source(cid, source, name)
+    if existing is not None:
+        return video_payload(state, origin, existing)
+    vid = new_id("m")
+    media_dir = state.data_dir / "media" / vid
+    try:
+        result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
+    except (hls.MediaError, ValueError) as exc:
+        raise InvalidMedia(f"Could not process the media file: {exc}") from exc
+    try:
+        state.store.add_video(
+            vid=vid,
+            collection_id=cid,
+            name=name,
+            description=body.get("description"),
+            length=result.length,
+            media_dir=str(media_dir),
+            source=source,
+        )
+    except sqlite3.IntegrityError:  # the same registration, sent twice at once, won the race
+        await loop.run_in_executor(None, shutil.rmtree, media_dir, True)
+        winner = state.store.find_video_by_source(cid, source, name)
+        if winner is None:
+            raise
+        return video_payload(state, origin, winner)
+    cues = result.cues or state.store.take_pending_subtitle(cid, name, vid)
+    if cues:
+        state.set_transcript(vid, cues, result.cue_source or "sidecar")
+    return video_payload(state, origin, get_video_or_404(state, vid))
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def _stream_known(state: TwinState, sid: str) -> bool:
+    return sid in state.playlists or state.store.get_stream(sid) is not None
+
+
+async def video_stream(
+    state: TwinState, origin: str, video: dict[str, Any], raw_timeline: Any
+) -> dict[str, str]:
+    """``POST /video/{vid}/stream``: the whole video (no timeline) or a cut of it; its URLs."""
+    if raw_timeline is None:
+        sid = video["stream_id"]
+        if sid is None:
+            sid = "s-" + video["id"][2:]
+            playlist = await _in_thread(ingest.whole_playlist, video["id"], video["media_dir"])
+            save_stream(state, sid, video["id"], None, playlist)
+            state.store.set_whole_stream(video["id"], sid)
+        return stream_urls(origin, sid)
+    timeline = parse_timeline(raw_timeline, float(video["length"]))
+    sid = "t-" + stream_digest([video["id"], timeline])
+    if not _stream_known(state, sid):
+        playlist = await _in_thread(
+            ingest.timeline_playlist, video["id"], video["media_dir"], timeline
+        )
+        save_stream(state, sid, video["id"], timeline, playlist)
+    return stream_urls(origin, sid)
+
+
+async def compile_stream(state: TwinState, origin: str, body: Any) -> dict[str, str]:
+    """``POST /compile``: shots of several videos as one stream; its URLs."""
+    if not isinstance(body, list) or not body:
+        raise BadRequest("Body must be a non-empty JSON array of shots")
+    items = []
+    for entry in body:
+        entry = require_object(entry)
+        vid = entry.get("video_id")
+        if not isinstance(vid, str):
+            raise BadRequest("Each entry needs a video_id")
+        video = get_video_or_404(state, vid, entry.get("collection_id"))
+        shots = parse_timeline(entry.get("shots"), float(video["length"]), "shots")
+        items.append((vid, video["media_dir"], shots))
+    sid = "c-" + stream_digest([(vid, shots) for vid, _, shots in items])
+    if not _stream_known(state, sid):
+        playlist = await _in_thread(ingest.compiled_playlist, items)
+        save_stream(state, sid, None, [[v, s] for v, _, s in items], playlist)
+    return stream_urls(origin, sid)
+
+
+# --------------------------------------------------------------------------- async jobs
+
+
+def new_job(state: TwinState, kind: str, video_id: str | None, *, fail: bool = False) -> Job:
+    """A job that ends ``job_seconds`` from now (failed at once with ``fail``: a fault rule)."""
+    job = Job(
+        id=secrets.token_hex(12),
+        kind=kind,
+        video_id=video_id,
+        created_at=time.time(),
+        duration=state.config.job_seconds,
+    )
+    if fail:
+        job.fail("Injected job failure", "job_failed")
+    return job
+
+
+async def start_clip(
+    state: TwinState, video: dict[str, Any], body: dict[str, Any], key: str, *, fail: bool
+) -> tuple[Job, str | None]:
+    """``POST /video/{vid}/clip``: the job (ranked now) and the checked callback URL."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise BadRequest("prompt is required")
+    _check_choice(body, "content_type", CONTENT_TYPES, "spoken")
+    model = _check_choice(body, "model_name", MODEL_NAMES, "basic")
+    scene_index_id = body.get("scene_index_id")
+    if scene_index_id is not None and not (
+        isinstance(scene_index_id, str) and _SCENE_INDEX_RE.fullmatch(scene_index_id)
+    ):
+        raise BadRequest(
+            f"scene_index_id must be 1 to {MAX_ID_CHARS} ASCII letters, digits, '-' or "
+            "'_', starting with a letter or digit"
+        )
+    callback_url = await _callback_url(state, body)
+    require_plan(state, key, billable=True, gated=model in PLAN_GATED_MODELS)
+    job = new_job(state, "clip", video["id"], fail=fail)
+    job.result = clip_result(state, video, prompt)
+    state.add_job(job)
+    return job, callback_url
+
+
+async def start_index(
+    state: TwinState, video: dict[str, Any], body: dict[str, Any], key: str, *, fail: bool
+) -> tuple[Job, str | None]:
+    """``POST /video/{vid}/index``: the job (failed when there is no transcript) and the
+    checked callback URL."""
+    index_type = body.get("index_type", "spoken_word")
+    if index_type != "spoken_word":
+        raise BadRequest(f"Unsupported index_type {index_type!r}")
+    callback_url = await _callback_url(state, body)
+    require_plan(state, key, billable=True)
+    job = new_job(state, "index", video["id"], fail=fail)
+    cues = state.store.get_transcript(video["id"])
+    if not cues and not job.failed:
+        job.fail("No spoken words found: the video has no transcript", "no_transcript")
+    else:
+        job.result = {"video_id": video["id"], "index_type": index_type, "cues": len(cues or [])}
+    state.add_job(job)
+    return job, callback_url
+
+
+def poll_job(state: TwinState, job_id: str, *, fail: bool = False) -> bytes:
+    """The hot path: a dict lookup and a small (or cached) body."""
+    state.stats["polls"] += 1
+    job = state.jobs.get(job_id)
+    if job is None:
+        raise NotFound("Job not found")
+    if fail and not job.failed:
+        job.fail("Injected job failure", "job_failed")
+        state.store.save_job(job)
+    config = state.config
+    return status_body(job, shape=config.terminal_shape, style=config.progress_style)
