@@ -6,18 +6,13 @@ result in the API's envelope.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import time
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
-from . import backend
+from . import backend, callbacks
 from .app import add_route, ok, origin_of, read_capped
 from .backend import TwinState, get_collection_or_404, get_video_or_404, require_object
 from .errors import BadRequest, PayloadTooLarge
@@ -38,25 +33,6 @@ def _key(request: web.Request) -> str:
     return request.headers.get("x-access-token", "")
 
 
-class LoopbackResolver(AbstractResolver):
-    """Resolves like aiohttp does, then refuses any non-loopback address (checked at connect
-    time too, so a name that changes its answer after the first check gains nothing)."""
-
-    def __init__(self) -> None:
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        if not results or not all(backend.is_loopback(r["host"]) for r in results):
-            raise OSError(f"{host} does not resolve to loopback only")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 def async_start(origin: str, job: Job, *, request_type: str = "sync") -> web.Response:
     data = {"id": job.id, "output_url": f"{origin}/async-response/{job.id}"}
     return web.json_response(
@@ -69,24 +45,8 @@ def _started(
 ) -> web.Response:
     if callback_url is None:
         return async_start(origin_of(state, request), job)
-    state.spawn(_deliver_callback(state, job, callback_url))
+    callbacks.schedule_delivery(state, job, callback_url)
     return async_start(origin_of(state, request), job, request_type="async")
-
-
-async def _deliver_callback(state: TwinState, job: Job, url: str) -> None:
-    """POST the terminal payload to the callback URL once the job is done (best effort)."""
-    await asyncio.sleep(max(0.0, job.created_at + job.duration - time.time()))
-    body = job.terminal_body(state.config.terminal_shape)
-    timeout = aiohttp.ClientTimeout(total=10)
-    resolver = None if state.allow_remote_urls else LoopbackResolver()
-    connector = aiohttp.TCPConnector(resolver=resolver)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            headers = {"Content-Type": "application/json"}
-            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                await resp.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-        pass
 
 
 class VideoDBApi:
