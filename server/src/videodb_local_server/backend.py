@@ -3,7 +3,7 @@
 ``TwinState`` holds what the server knows (keys and plans, the store of collections, videos,
 uploads, streams and transcripts, the jobs, the hot playlist and clip caches with their bounds,
 faults, journal, counters) and the rules that read and change it; the HTTP handlers (``api``,
-``hls``, ``admin``) turn a request into a call here and the result into the API's envelope.
+``player``, ``admin``) turn a request into a call here and the result into the API's envelope.
 Below the state, one function per API call holds that call's rules (uploads, streams,
 compile, clip and index jobs, polls): plain values in, plain values out. Errors are raised as
 the types of ``errors``.

@@ -1,4 +1,8 @@
-"""What a video player fetches: playlists, MPEG-TS segments, and a tiny player page."""
+"""What a video player fetches: playlists, MPEG-TS segments, and a tiny player page.
+
+The HTTP side of the ``/hls/...`` and ``/player`` routes; the FFmpeg side (cutting, playlists)
+is ``media.hls``.
+"""
 
 from __future__ import annotations
 
