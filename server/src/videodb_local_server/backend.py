@@ -584,6 +584,31 @@ async def video_stream(
     return stream_urls(origin, sid)
 
 
+#: The ids ``register_upload`` gives videos (``new_id("m")``): segment URLs name one.
+_VIDEO_ID_RE = re.compile(r"^m-[0-9a-f]+$")
+
+
+def stream_playlist(state: TwinState, sid: str) -> str:
+    """The playlist of stream ``sid`` (hot ones from memory, the rest from the store)."""
+    text = state.playlists.get(sid)
+    if text is None:
+        row = state.store.get_stream(sid)
+        if row is None:
+            raise NotFound(f"Stream not found: {sid}")
+        text = str(row["playlist"])
+        state.remember_playlist(sid, text)
+    return text
+
+
+def segment_path(state: TwinState, vid: str, name: str) -> Path:
+    """The file of segment ``name`` of video ``vid`` (404 for anything else)."""
+    video = state.store.get_video(vid) if _VIDEO_ID_RE.match(vid) else None
+    path = None if video is None else ingest.segment_file(video["media_dir"], name)
+    if path is None:
+        raise NotFound("Segment not found")
+    return path
+
+
 async def compile_stream(state: TwinState, origin: str, body: Any) -> dict[str, str]:
     """``POST /compile``: shots of several videos as one stream; its URLs."""
     if not isinstance(body, list) or not body:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import html
 import json
-import re
 
 from aiohttp import web
 
+from . import backend
 from .app import add_route
 from .backend import TwinState
-from .errors import BadRequest, NotFound
-from .media import ingest
+from .errors import BadRequest
 from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
-
-_VIDEO_ID_RE = re.compile(r"^m-[0-9a-f]+$")
 
 PLAYER_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>VideoDB local player</title>
@@ -49,24 +46,13 @@ class PlayerHandlers:
         self.state = state
 
     async def playlist(self, request: web.Request) -> web.Response:
-        state = self.state
-        sid = request.match_info["sid"]
-        text = state.playlists.get(sid)
-        if text is None:
-            row = state.store.get_stream(sid)
-            if row is None:
-                raise NotFound(f"Stream not found: {sid}")
-            text = row["playlist"]
-            state.remember_playlist(sid, text)
+        text = backend.stream_playlist(self.state, request.match_info["sid"])
         return web.Response(text=text, content_type=PLAYLIST_CONTENT_TYPE)
 
     async def segment(self, request: web.Request) -> web.StreamResponse:
-        state = self.state
-        vid, name = request.match_info["vid"], request.match_info["name"]
-        video = state.store.get_video(vid) if _VIDEO_ID_RE.match(vid) else None
-        path = None if video is None else ingest.segment_file(video["media_dir"], name)
-        if path is None:
-            raise NotFound("Segment not found")
+        path = backend.segment_path(
+            self.state, request.match_info["vid"], request.match_info["name"]
+        )
         return web.FileResponse(path, headers={"Content-Type": SEGMENT_CONTENT_TYPE})
 
     async def player(self, request: web.Request) -> web.Response:
