@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from . import backend
 from .app import error_answer, read_capped
 from .backend import TwinState
-from .errors import ApiError, BadRequest, InvalidFault
-from .faults import FaultRuleError
+from .errors import ApiError, BadRequest
 
 
 async def _body(request: web.Request) -> Any:
@@ -26,16 +26,6 @@ async def _body(request: web.Request) -> Any:
 
 def _answer(data: Any) -> web.Response:
     return web.json_response({"success": True, "data": data})
-
-
-def stats_of(state: TwinState) -> dict[str, Any]:
-    return {
-        "connections_opened": state.connections.opened,
-        **state.stats,
-        "connections_open": state.connections.open_now(),
-        "jobs": len(state.jobs),
-        "journal_entries": len(state.journal),
-    }
 
 
 async def _admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -60,20 +50,7 @@ class AdminHandlers:
 
     async def set_faults(self, request: web.Request) -> web.Response:
         """Body: a list of rules, or ``{"rules": [...], "seed": 42}``. Replaces the active rules."""
-        state = self.state
-        body = await _body(request)
-        if isinstance(body, list):
-            rules, seed = body, None
-        elif isinstance(body, dict):
-            rules, seed = body.get("rules", []), body.get("seed")
-        else:
-            message = f"faults body must be a list or an object, got {body!r}"
-            raise InvalidFault(message)
-        try:
-            state.faults.replace(rules if rules is not None else [], seed=seed)
-        except FaultRuleError as exc:
-            raise InvalidFault(str(exc)) from exc
-        return _answer(state.faults.describe())
+        return _answer(backend.set_faults(self.state, await _body(request)))
 
     async def get_faults(self, request: web.Request) -> web.Response:
         return _answer(self.state.faults.describe())
@@ -84,12 +61,7 @@ class AdminHandlers:
 
     async def get_journal(self, request: web.Request) -> web.Response:
         """``?since=<seq>`` returns only newer entries."""
-        entries = self.state.journal.entries()
-        since = request.query.get("since")
-        if since is not None:
-            if not since.isascii() or not since.isdigit():
-                raise BadRequest(f"since must be a whole number >= 0, got {since[:40]!r}")
-            entries = [e for e in entries if e["seq"] > int(since)]
+        entries = backend.journal_entries(self.state, request.query.get("since"))
         return _answer({"entries": entries})
 
     async def clear_journal(self, request: web.Request) -> web.Response:
@@ -97,19 +69,13 @@ class AdminHandlers:
         return _answer({"entries": []})
 
     async def get_stats(self, request: web.Request) -> web.Response:
-        return _answer(stats_of(self.state))
+        return _answer(backend.stats_of(self.state))
 
     async def get_config(self, request: web.Request) -> web.Response:
         return _answer(self.state.public_config())
 
     async def set_config(self, request: web.Request) -> web.Response:
-        state = self.state
-        body = await _body(request)
-        if not isinstance(body, dict):
-            raise BadRequest("config body must be an object")
-        state.config.update(body)
-        state.journal.resize(state.config.journal_size)
-        return _answer(state.public_config())
+        return _answer(backend.set_config(self.state, await _body(request)))
 
 
 def setup_routes(app: web.Application, state: TwinState) -> None:

@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from .errors import BadRequest, InsufficientCredits, InvalidMedia, NotFound, PlanUpgradeRequired
-from .faults import FaultSet
+from .errors import (
+    BadRequest,
+    InsufficientCredits,
+    InvalidFault,
+    InvalidMedia,
+    NotFound,
+    PlanUpgradeRequired,
+)
+from .faults import FaultRuleError, FaultSet
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job, status_body
 from .journal import Journal
 from .media import hls, ingest, ranking
@@ -702,3 +709,50 @@ def poll_job(state: TwinState, job_id: str, *, fail: bool = False) -> bytes:
         state.store.save_job(job)
     config = state.config
     return status_body(job, shape=config.terminal_shape, style=config.progress_style)
+
+
+# --------------------------------------------------------------------------- the admin API
+
+
+def stats_of(state: TwinState) -> dict[str, Any]:
+    return {
+        "connections_opened": state.connections.opened,
+        **state.stats,
+        "connections_open": state.connections.open_now(),
+        "jobs": len(state.jobs),
+        "journal_entries": len(state.journal),
+    }
+
+
+def set_faults(state: TwinState, body: Any) -> dict[str, Any]:
+    """Body: a list of rules, or ``{"rules": [...], "seed": 42}``. Replaces the active rules."""
+    if isinstance(body, list):
+        rules, seed = body, None
+    elif isinstance(body, dict):
+        rules, seed = body.get("rules", []), body.get("seed")
+    else:
+        raise InvalidFault(f"faults body must be a list or an object, got {body!r}")
+    try:
+        state.faults.replace(rules if rules is not None else [], seed=seed)
+    except FaultRuleError as exc:
+        raise InvalidFault(str(exc)) from exc
+    return state.faults.describe()
+
+
+def journal_entries(state: TwinState, since: str | None) -> list[dict[str, Any]]:
+    """The journal, or (``since``: a sequence number) only the entries after it."""
+    entries = state.journal.entries()
+    if since is not None:
+        if not since.isascii() or not since.isdigit():
+            raise BadRequest(f"since must be a whole number >= 0, got {since[:40]!r}")
+        entries = [e for e in entries if e["seq"] > int(since)]
+    return entries
+
+
+def set_config(state: TwinState, body: Any) -> dict[str, Any]:
+    """Change run-time settings all or nothing; the answer is the whole configuration."""
+    if not isinstance(body, dict):
+        raise BadRequest("config body must be an object")
+    state.config.update(body)
+    state.journal.resize(state.config.journal_size)
+    return state.public_config()
