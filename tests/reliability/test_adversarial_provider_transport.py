@@ -303,6 +303,7 @@ def test_a_finished_requests_deadline_never_cuts_the_next_one_on_its_connection(
         dataclasses.replace(settings_for(server.base_url, timeout=0.5), api_key=server.api_key)
     )
     try:
+
         def opened() -> int:  # the admin call itself opens one connection each time
             return int(server.stats()["connections_opened"])
 
