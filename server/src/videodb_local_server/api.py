@@ -7,6 +7,7 @@ result in the API's envelope.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,9 @@ from .app import add_route, ok, origin_of, read_capped
 from .backend import TwinState, get_collection_or_404, get_video_or_404, require_object
 from .errors import BadRequest, PayloadTooLarge
 from .jobs import Job
+
+#: A backend rule that starts a job on a video: ``(state, video, body, key, *, fail)``.
+JobStarter = Callable[..., Awaitable[tuple[Job, "str | None"]]]
 
 
 async def json_body(request: web.Request) -> Any:
@@ -145,19 +149,18 @@ class VideoDBApi:
     # ----------------------------------------------------------------------- async jobs
 
     async def clip(self, request: web.Request) -> web.Response:
-        state = self.state
-        video = get_video_or_404(state, request.match_info["vid"])
-        body = require_object(await json_body(request))
-        fail = bool(request.get("fail_job"))
-        job, callback_url = await backend.start_clip(state, video, body, _key(request), fail=fail)
-        return _started(state, request, job, callback_url)
+        return await self._start_job(request, backend.start_clip)
 
     async def index_video(self, request: web.Request) -> web.Response:
+        return await self._start_job(request, backend.start_index)
+
+    async def _start_job(self, request: web.Request, start: JobStarter) -> web.Response:
+        """A job on a video: the video (404 first), then the body, then the backend's rule."""
         state = self.state
         video = get_video_or_404(state, request.match_info["vid"])
         body = require_object(await json_body(request))
         fail = bool(request.get("fail_job"))
-        job, callback_url = await backend.start_index(state, video, body, _key(request), fail=fail)
+        job, callback_url = await start(state, video, body, _key(request), fail=fail)
         return _started(state, request, job, callback_url)
 
     async def poll_job(self, request: web.Request) -> web.Response:
