@@ -299,19 +299,6 @@ def request_encoding_error(info: RequestInfo) -> VideoDBConfigError:
     )
 
 
-def unsendable_header(headers: Mapping[str, str]) -> bool:
-    """Whether a header value could not travel as it is (CR/LF/NUL or other control
-    characters, or characters outside latin-1), so that both transports refuse alike."""
-    for value in headers.values():
-        if isinstance(value, str) and value.isascii() and value.isprintable():
-            continue  # the usual case, decided at C speed (the triggerer's hot path)
-        if not isinstance(value, str) or any(
-            (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F or ord(ch) > 0xFF for ch in value
-        ):
-            return True
-    return False
-
-
 def may_retry(info: RequestInfo, error: VideoDBError) -> bool:
     """May this failed request be sent again?
 

@@ -217,6 +217,27 @@ class VideoDBSettings:
         """The cached header mapping itself, for hot paths that do not modify it."""
         return self._headers
 
+    @cached_property
+    def headers_sendable(self) -> bool:
+        """Whether every header value can travel as it is (no CR/LF/NUL or other control
+        characters, nothing outside latin-1), decided once per settings so that both
+        transports refuse alike before sending. Only settings whose key was put in past
+        :meth:`__post_init__` can fail it."""
+        for value in self._headers.values():
+            if value.isascii() and value.isprintable():
+                continue
+            if any(
+                (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F or ord(ch) > 0xFF for ch in value
+            ):
+                return False
+        return True
+
+
+def _unsendable(ch: str) -> bool:
+    """A character a header value cannot carry: a control character (tab aside), DEL, or
+    anything outside latin-1."""
+    return (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F or ord(ch) > 0xFF
+
 
 def normalise_base_url(raw: str) -> str:
     """``scheme://host[:port][/prefix]`` without trailing slash; bare host → https."""

@@ -430,11 +430,11 @@ class VideoDBHook(BaseHook):
 
         Two kinds of shots, two checks, kept apart:
 
-        * a list of :class:`Shot` only is a clip result the service sent (from
-          :func:`~airflow_provider_videodb.responses.parse_clip_shots`): it is checked as
-          the service's answer (finite numbers, 0 <= start < end, at most
-          :data:`MAX_COMPILE_SHOTS`), and a failure is a :class:`VideoDBResponseError`;
-          the user-input limit on timeline pieces does not apply to it;
+        * a list of :class:`Shot` only is a clip result the service sent, already checked
+          as the service's answer by
+          :func:`~airflow_provider_videodb.responses.parse_clip_shots` (finite, 0 <= start
+          < end); the user-input limit on timeline pieces does not apply to it, only
+          :data:`MAX_COMPILE_SHOTS` (a :class:`VideoDBResponseError` when exceeded);
         * pairs or ``{"start", "end"}`` mappings are the caller's input, validated as such
           (:class:`VideoDBValidationError` naming ``shots[i]``).
 
@@ -453,7 +453,7 @@ class VideoDBHook(BaseHook):
         info = RequestInfo("POST", "/compile", video_id)
         service_shots = [shot for shot in shots if isinstance(shot, Shot)]
         if len(service_shots) == len(shots):
-            segments = [_service_shot(s, index, info) for index, s in enumerate(service_shots)]
+            segments = [(shot.start, shot.end) for shot in service_shots]
             if len(segments) > MAX_COMPILE_SHOTS:
                 raise response_error(
                     info,
@@ -532,20 +532,6 @@ class VideoDBHook(BaseHook):
 MAX_COMPILE_ENTRY_SHOTS = MAX_TIMELINE_SEGMENTS
 #: Most shots of a clip result compiled into one stream (a request of ~2 MB).
 MAX_COMPILE_SHOTS = 50_000
-
-
-def _service_shot(shot: Shot, index: int, info: RequestInfo) -> tuple[float, float]:
-    """A shot the service sent, checked as its answer (never with the user-input rules)."""
-    start, end = shot.start, shot.end
-    usable = all(
-        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-        for x in (start, end)
-    )
-    if not usable or not 0 <= start < end:
-        raise response_error(
-            info, f"shot {index} of the clip result is unusable: start={start!r}, end={end!r}"
-        )
-    return float(start), float(end)
 
 
 def _shot_pair(shot: Shot | Mapping[str, Any] | Sequence[float]) -> Any:

@@ -39,7 +39,6 @@ from airflow_provider_videodb.responses import (
     poll_request_info,
     request_encoding_error,
     transport_error,
-    unsendable_header,
 )
 from airflow_provider_videodb.settings import VideoDBSettings
 from airflow_provider_videodb.transport.loop import LoopTransport
@@ -95,7 +94,7 @@ async def _get(
     """One GET, ended by ``settings.timeout`` in total, and by ``deadline`` (a wait's
     ``end_time``, see :func:`~airflow_provider_videodb.polling.request_budget`)."""
     headers = settings.shared_headers
-    if unsendable_header(headers):  # refused alike on the sync path; never sent
+    if not settings.headers_sendable:  # refused alike on the sync path; never sent
         raise request_encoding_error(info)
     budget = request_budget(settings.timeout, deadline, time.time())
     verify = settings.verify

@@ -42,7 +42,6 @@ from airflow_provider_videodb.responses import (
     interpret_response,
     request_encoding_error,
     transport_error,
-    unsendable_header,
 )
 from airflow_provider_videodb.settings import VideoDBSettings
 
@@ -282,7 +281,7 @@ def send_once(
 ) -> dict[str, Any]:
     """One attempt, ended by ``settings.timeout`` in total (connect, headers, body) and
     by ``deadline`` (see :func:`~airflow_provider_videodb.polling.request_budget`)."""
-    if unsendable_header(settings.shared_headers):  # refused alike on the async path
+    if not settings.headers_sendable:  # refused alike on the async path
         raise request_encoding_error(info)
     budget = request_budget(settings.timeout, deadline, time.time())
     failure: VideoDBError | None = None
