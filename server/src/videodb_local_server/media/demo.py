@@ -27,12 +27,15 @@ from pathlib import Path
 from .hls import MediaError, ffmpeg_exe, run_ffmpeg
 from .transcript import Cue, format_timestamp, format_webvtt
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 MANIFEST = "demo.json"
 WIDTH, HEIGHT, FPS = 320, 180, 15
 KEYFRAME_SECONDS = 1.0
 CUE_SECONDS = 5.5  # each sentence is shown for 5.5 s, then a 0.5 s pause
 TOPIC_SENTENCES = 5  # -> 30 s per topic
+#: Each topic fills the frame with one colour (in turn): a real shot change at every topic
+#: boundary, and scenes whose colour a visual search can name.
+TOPIC_COLOURS = ("red", "blue", "green", "yellow", "purple", "orange")
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,11 @@ def drawtext_font() -> str | None:
     return None
 
 
+def topic_colour(number: int) -> str:
+    """The colour that fills the frame during topic ``number`` (0-based)."""
+    return TOPIC_COLOURS[number % len(TOPIC_COLOURS)]
+
+
 def _esc(value: str) -> str:
     """Escape a value for use inside a quoted filtergraph option."""
     return value.replace("\\", "/").replace("'", "").replace(":", "\\:")
@@ -248,9 +256,15 @@ def _esc(value: str) -> str:
 def _video_filter(spec: DemoSpec, font: str | None) -> str:
     size = f"{WIDTH}x{HEIGHT}"
     chain = f"testsrc2=size={size}:rate={FPS}"
+    span = topic_seconds()
+    for n in range(len(spec.topics)):
+        colour = topic_colour(n)
+        chain += (
+            f",drawbox=x=0:y=0:w=iw:h=ih:color={colour}:t=fill"
+            f":enable='between(t,{n * span},{(n + 1) * span})'"
+        )
     if font is None:
         return chain
-    span = topic_seconds()
     for n, topic in enumerate(spec.topics):
         title = re.sub(r"[^A-Za-z0-9 &-]", "", topic.title)
         chain += (
@@ -297,7 +311,12 @@ def _render(spec: DemoSpec, folder: Path, font: str | None) -> DemoVideo:
     if spec.transcript == "embedded":
         (folder / f"{name}.embedded.vtt").unlink()
     topics: list[dict[str, float | str]] = [
-        {"title": t.title, "start": n * topic_seconds(), "end": (n + 1) * topic_seconds()}
+        {
+            "title": t.title,
+            "start": n * topic_seconds(),
+            "end": (n + 1) * topic_seconds(),
+            "colour": topic_colour(n),
+        }
         for n, t in enumerate(spec.topics)
     ]
     return DemoVideo(spec.name, spec.description, video, transcript, duration, topics)
