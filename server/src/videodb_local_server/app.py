@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Paths that need no API key: presigned uploads and what a video player fetches.
-PUBLIC_PREFIXES = ("/upload/", "/hls/", "/player")
+PUBLIC_PREFIXES = ("/upload/", "/hls/", "/player", "/watch", "/embed", "/media/")
 #: Header that carries the admin token on every ``/_twin/...`` call.
 ADMIN_TOKEN_HEADER = "x-twin-admin-token"
 #: Environment variable the server reads the admin token from when no flag gives one.

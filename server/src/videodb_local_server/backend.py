@@ -14,14 +14,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 import math
-import os
 import re
 import secrets
-import shutil
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sized
 from dataclasses import asdict, dataclass, field, replace
@@ -33,16 +29,16 @@ from .errors import (
     BadRequest,
     InsufficientCredits,
     InvalidFault,
-    InvalidMedia,
     NotFound,
     PlanUpgradeRequired,
 )
 from .faults import FaultRuleError, FaultSet
+from .fetch import is_loopback
 from .jobs import PROGRESS_STYLES, TERMINAL_SHAPES, Job, status_body
 from .journal import Journal
-from .media import hls, ingest, ranking
+from .media import ingest, ranking, thumbnails
 from .media.transcript import Cue
-from .store import Store, new_id
+from .store import Store
 
 #: Plans a key can have (``--api-key KEY:plan``): ``pro`` can do everything, ``free`` gets 403
 #: for plan-gated options, ``broke`` gets 402 on billable calls.
@@ -65,6 +61,9 @@ PLAN_GATED_MODELS = ("pro", "ultra")
 #: ``$`` would let a trailing newline through).
 MAX_ID_CHARS = 128
 _SCENE_INDEX_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_ID_CHARS - 1}}}")
+#: Longest media or collection name accepted.
+MAX_NAME_CHARS = 256
+MAX_DESCRIPTION_CHARS = 4096
 
 
 @dataclass
@@ -171,12 +170,18 @@ class TwinState:
     allow_remote_urls: bool = False
     #: ``--media-root``: the only folder ``file://`` upload URLs may name (None: no file URLs).
     media_root: Path | None = None
-    #: ``--max-upload-bytes``: largest file accepted on ``/upload/{token}``.
+    #: ``--max-upload-bytes``: largest file accepted on ``/upload/{token}`` or fetched from
+    #: an upload URL.
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    #: URL uploads being fetched: (collection, url, name) -> job id (a second POST joins it).
+    uploads_in_flight: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.journal.resize(self.config.journal_size)
         for job in self.store.load_jobs():
+            if job.pending:  # its work died with the process that ran it
+                job.lost_in_restart()
+                self.store.save_job(job)
             self.jobs[job.id] = job
 
     def add_job(self, job: Job) -> None:
@@ -207,9 +212,23 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def stream_url_of(origin: str, stream_id: str) -> str:
+    return f"{origin}/hls/{stream_id}.m3u8"
+
+
 def stream_urls(origin: str, stream_id: str) -> dict[str, str]:
-    stream_url = f"{origin}/hls/{stream_id}.m3u8"
-    return {"stream_url": stream_url, "player_url": f"{origin}/player?url={quote(stream_url)}"}
+    """A stream's URLs; ``player_url`` has the service's shape ``/watch?v=<stream id>`` (the
+    SDK's ``get_embed_code()`` swaps in ``/embed?``; both serve the player page)."""
+    return {
+        "stream_url": stream_url_of(origin, stream_id),
+        "player_url": f"{origin}/watch?v={quote(stream_id)}",
+    }
+
+
+def media_file_url(origin: str, media_id: str, name: str) -> str:
+    """Where the server serves a file of media ``media_id`` (an image, an audio file, a
+    video's default thumbnail): ``/media/{id}/{name}``, no API key needed (like ``/hls``)."""
+    return f"{origin}/media/{quote(media_id)}/{quote(name)}"
 
 
 def video_payload(state: TwinState, origin: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +242,7 @@ def video_payload(state: TwinState, origin: str, row: dict[str, Any]) -> dict[st
         "name": row["name"],
         "description": row["description"],
         **urls,
-        "thumbnail_url": None,
+        "thumbnail_url": media_file_url(origin, row["id"], thumbnails.DEFAULT_NAME),
         "length": f"{length:.6f}" if state.config.length_style == "string" else length,
         "created_at": iso(row["created_at"]),
     }
@@ -241,6 +260,34 @@ def get_video_or_404(state: TwinState, vid: str, cid: str | None = None) -> dict
     if row is None or (cid and row["collection_id"] != cid):
         raise NotFound(f"Video not found: {vid}")
     return row
+
+
+def asset_payload(origin: str, row: dict[str, Any]) -> dict[str, Any]:
+    """An audio object (``id a-…, collection_id, name, length, url``) or an image object
+    (``id img-…, collection_id, name, url``; a thumbnail also has ``video_id`` and ``time``),
+    as the SDK's ``Audio``/``Image`` read them."""
+    data: dict[str, Any] = {
+        "id": row["id"],
+        "collection_id": row["collection_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "url": media_file_url(origin, row["id"], Path(row["path"]).name),
+        "created_at": iso(row["created_at"]),
+    }
+    if row["kind"] == "audio":
+        data["length"] = float(row["length"] or 0.0)
+    if row["video_id"] is not None:
+        data.update(video_id=row["video_id"], time=row["time"])
+    return data
+
+
+def media_payload(state: TwinState, origin: str, media_id: str) -> dict[str, Any] | None:
+    """The video, audio or image object of ``media_id``, or None when it is gone."""
+    video = state.store.get_video(media_id)
+    if video is not None:
+        return video_payload(state, origin, video)
+    asset = state.store.get_asset(media_id)
+    return None if asset is None else asset_payload(origin, asset)
 
 
 def parse_timeline(raw: Any, length: float, field: str = "timeline") -> list[tuple[float, float]]:
@@ -326,6 +373,36 @@ def require_plan(state: TwinState, key: str, *, billable: bool, gated: bool = Fa
         raise PlanUpgradeRequired("This feature is not available on your plan")
 
 
+def check_text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> Any:
+    """Body field ``name``: None (unless ``required``) or a string of 1 to ``limit``
+    characters (stripped); 400 naming the field and the value otherwise.
+
+    :param body: the request body.
+    :param name: the field.
+    :param limit: the longest accepted value.
+    :param required: None is refused too.
+    """
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadRequest(f"{name} must be a non-empty string of at most {limit} characters, "
+                         f"got {value!r:.80}")  # fmt: skip
+    return value.strip()
+
+
+def check_description(body: dict[str, Any]) -> str | None:
+    """Body field ``description``: None or a string of at most 4096 characters (may be empty).
+
+    :param body: the request body.
+    """
+    value = body.get("description")
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_DESCRIPTION_CHARS):
+        raise BadRequest(f"description must be a string of at most {MAX_DESCRIPTION_CHARS} "
+                         f"characters, got {value!r:.80}")  # fmt: skip
+    return value
+
+
 def _check_choice(body: dict[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
     value = body.get(name)
     if value is None:
@@ -400,14 +477,21 @@ def is_admin_path(path: str) -> bool:
     return bool(segments) and segments[0].lower().rstrip(".").strip() == "_twin"
 
 
-def is_loopback(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+def check_url_shape(url: Any, field: str) -> SplitResult:
+    """An http(s) URL with a host, no userinfo or backslashes, never the admin API; 400
+    naming ``field`` otherwise (the part of the outbound rule that needs no DNS).
+
+    :param url: the URL to check.
+    :param field: the body field, named in the 400.
+    """
+    parts = split_url(url, field)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest(f"{field} must be an http(s) URL, got {url!r}")
+    if parts.username is not None or parts.password is not None or "\\" in str(url):
+        raise BadRequest(f"{field} must not carry userinfo or backslashes")
+    if is_admin_path(parts.path):
+        raise BadRequest(f"{field} must not point at the server's admin API (/_twin/...)")
+    return parts
 
 
 async def check_outbound_url(state: TwinState, url: Any, field: str) -> str:
@@ -418,15 +502,9 @@ async def check_outbound_url(state: TwinState, url: Any, field: str) -> str:
     :param url: the URL from the request body.
     :param field: the body field, named in the 400.
     """
-    parts = split_url(url, field)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"{field} must be an http(s) URL, got {url!r}")
-    if parts.username is not None or parts.password is not None or "\\" in str(url):
-        raise BadRequest(f"{field} must not carry userinfo or backslashes")
-    if is_admin_path(parts.path):
-        raise BadRequest(f"{field} must not point at the server's admin API (/_twin/...)")
+    parts = check_url_shape(url, field)
     if not state.allow_remote_urls:
-        host = parts.hostname.rstrip(".")
+        host = str(parts.hostname).rstrip(".")
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80)
         except (OSError, UnicodeError) as exc:
@@ -445,121 +523,6 @@ async def _callback_url(state: TwinState, body: dict[str, Any]) -> str | None:
     if url is None:
         return None
     return await check_outbound_url(state, url, "callback_url")
-
-
-# --------------------------------------------------------------------------- uploads
-
-
-def new_upload(state: TwinState, cid: str, name: str | None) -> str:
-    """A fresh upload token for collection ``cid`` (the presigned-URL stand-in)."""
-    get_collection_or_404(state, cid)
-    token = secrets.token_urlsafe(18)
-    state.store.add_upload(token, cid, name)
-    return token
-
-
-def upload_destination(state: TwinState, token: str) -> Path:
-    """Where the file sent to upload ``token`` is written (404 for an unknown token)."""
-    if state.store.get_upload(token) is None:
-        raise NotFound("Unknown upload URL")
-    return state.data_dir / "uploads" / token
-
-
-def upload_received(state: TwinState, token: str, path: Path) -> None:
-    state.store.set_upload_path(token, str(path))
-
-
-def _uploaded_file(state: TwinState, url: Any) -> Path:
-    parts = split_url(url, "url")
-    if parts.scheme == "file":
-        return _media_root_file(state, unquote(parts.path))
-    if parts.path.startswith("/upload/"):
-        row = state.store.get_upload(parts.path.rsplit("/", 1)[-1])
-        if row is None or not row["path"]:
-            raise BadRequest("Nothing was uploaded to this upload URL")
-        path = Path(row["path"])
-        if not path.is_file():
-            raise BadRequest("Nothing was uploaded to this upload URL")
-        return path
-    raise BadRequest("The local server cannot fetch remote URLs (url)")
-
-
-def _media_root_file(state: TwinState, path: str) -> Path:
-    """A ``file://`` path, only inside ``--media-root`` (real path, so no symlink or ``..``
-    escapes); one message for "outside" and "missing", so it is no existence oracle."""
-    root = state.media_root
-    if root is None:
-        raise BadRequest("url: file:// URLs are off (start the server with --media-root DIR)")
-    real = Path(os.path.realpath(path))
-    if not real.is_relative_to(root) or not real.is_file():
-        raise BadRequest("url: file:// URL is not a file inside the media root")
-    return real
-
-
-def _register_subtitle(
-    state: TwinState, cid: str, name: str, cues: list[dict[str, Any]] | None
-) -> dict[str, Any]:
-    """A WebVTT/SRT upload is the transcript of the video with the same name (now or later)."""
-    if not cues:
-        raise BadRequest("Subtitle file has no cues (expected WebVTT or SRT)")
-    video = state.store.find_video_by_name(cid, name)
-    sid = new_id("sub")
-    state.store.add_subtitle(sid, cid, name, cues, video["id"] if video else None)
-    if video is not None:
-        state.set_transcript(video["id"], cues, "sidecar")
-    data = {"id": sid, "name": name, "collection_id": cid, "cues": len(cues)}
-    return {**data, "video_id": video["id"] if video else None}
-
-
-async def register_upload(
-    state: TwinState, origin: str, cid: str, body: dict[str, Any], key: str
-) -> dict[str, Any]:
-    """``POST /collection/{cid}/upload``: a subtitle (the transcript of the video with its
-    name) or a video, cut into HLS segments; the answer's ``data``.
-
-    Idempotent by (collection, source URL, name): registering the same upload again (a client
-    retrying after a lost answer) returns the video it made, not a second one.
-    """
-    require_plan(state, key, billable=True)
-    src = _uploaded_file(state, body.get("url"))
-    name = body.get("name") or src.stem
-    media_type = body.get("media_type")
-    if media_type not in (None, "video", "subtitle"):
-        raise BadRequest(f"Unsupported media_type {media_type!r}")
-    loop = asyncio.get_running_loop()
-    cues = await loop.run_in_executor(None, ingest.read_subtitle, src)
-    if cues is not None or media_type == "subtitle":
-        return _register_subtitle(state, cid, name, cues)
-    source = str(body["url"])
-    existing = state.store.find_video_by_source(cid, source, name)
-    if existing is not None:
-        return video_payload(state, origin, existing)
-    vid = new_id("m")
-    media_dir = state.data_dir / "media" / vid
-    try:
-        result = await loop.run_in_executor(None, ingest.ingest_video, src, media_dir)
-    except (hls.MediaError, ValueError) as exc:
-        raise InvalidMedia(f"Could not process the media file: {exc}") from exc
-    try:
-        state.store.add_video(
-            vid=vid,
-            collection_id=cid,
-            name=name,
-            description=body.get("description"),
-            length=result.length,
-            media_dir=str(media_dir),
-            source=source,
-        )
-    except sqlite3.IntegrityError:  # the same registration, sent twice at once, won the race
-        await loop.run_in_executor(None, shutil.rmtree, media_dir, True)
-        winner = state.store.find_video_by_source(cid, source, name)
-        if winner is None:
-            raise
-        return video_payload(state, origin, winner)
-    cues = result.cues or state.store.take_pending_subtitle(cid, name, vid)
-    if cues:
-        state.set_transcript(vid, cues, result.cue_source or "sidecar")
-    return video_payload(state, origin, get_video_or_404(state, vid))
 
 
 # --------------------------------------------------------------------------- streams
@@ -678,23 +641,82 @@ async def start_clip(
     return job, callback_url
 
 
+#: What ``segmentation_type`` may be: the SDK's ``SegmentationType`` (``sentence``, ``llm``)
+#: and its segmenters (``word``, ``time``). The twin indexes the same cues whichever it is.
+SEGMENTATION_TYPES = ("sentence", "llm", "word", "time")
+#: ISO 639 codes, alone or with a region the way the SDK documents them (``en``, ``en_us``).
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,4})?")
+
+
+class AlreadyIndexed(BadRequest):
+    error_code = "already_indexed"
+
+
+def check_language_code(value: Any) -> str | None:
+    """``language_code`` as the SDK sends it: None, or a short code such as ``en``/``en_us``."""
+    if value is not None and not (isinstance(value, str) and _LANGUAGE_RE.fullmatch(value)):
+        raise BadRequest(
+            f"language_code must be a language code such as 'en' or 'en_us', got {value!r:.80}"
+        )
+    return value
+
+
+def check_flag(body: dict[str, Any], name: str) -> bool:
+    """A true/false body field (absent or null: false); 400 naming it for anything else."""
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false, got {value!r:.80}")
+    return value
+
+
+def spoken_index_job(state: TwinState, vid: str) -> Job | None:
+    """The job that made, or is making, the spoken-word index of video ``vid`` (None: the
+    video has no index, or its last index job failed)."""
+    row = state.store.get_spoken_index(vid)
+    job = state.jobs.get(row["job_id"]) if row is not None else None
+    return None if job is None or job.failed else job
+
+
 async def start_index(
     state: TwinState, video: dict[str, Any], body: dict[str, Any], key: str, *, fail: bool
 ) -> tuple[Job, str | None]:
-    """``POST /video/{vid}/index``: the job (failed when there is no transcript) and the
-    checked callback URL."""
+    """``POST /video/{vid}/index``: the job and the checked callback URL.
+
+    The index is a state of the video: once its job is done the video is indexed; indexing
+    again is refused (400 ``already_indexed``) unless ``force`` is true; while an index job of
+    the video runs, that job is returned rather than a second one. No transcript: the job
+    fails (``no_transcript``) and the video stays unindexed.
+    """
     index_type = body.get("index_type", "spoken_word")
     if index_type != "spoken_word":
         raise BadRequest(f"Unsupported index_type {index_type!r}")
+    segmentation = _check_choice(body, "segmentation_type", SEGMENTATION_TYPES, "sentence")
+    language_code = check_language_code(body.get("language_code"))
+    force = check_flag(body, "force")
     callback_url = await _callback_url(state, body)
     require_plan(state, key, billable=True)
+    current = None if fail else spoken_index_job(state, video["id"])
+    if current is not None and not current.is_done(time.time()):
+        return current, callback_url
+    if current is not None and not force:
+        raise AlreadyIndexed(f"Spoken word index for video {video['id']} already exists")
     job = new_job(state, "index", video["id"], fail=fail)
     cues = state.store.get_transcript(video["id"])
     if not cues and not job.failed:
         job.fail("No spoken words found: the video has no transcript", "no_transcript")
-    else:
-        job.result = {"video_id": video["id"], "index_type": index_type, "cues": len(cues or [])}
+    elif not job.failed:
+        job.result = {
+            "video_id": video["id"],
+            "index_type": index_type,
+            "segmentation_type": segmentation,
+            "language_code": language_code,
+            "cues": len(cues or []),
+        }
     state.add_job(job)
+    if not job.failed:
+        state.store.set_spoken_index(video["id"], job.id, segmentation, language_code)
     return job, callback_url
 
 

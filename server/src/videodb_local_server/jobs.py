@@ -1,7 +1,11 @@
-"""Async jobs whose state is a pure function of the clock.
+"""Async jobs whose state is a function of the clock and of the work behind them.
 
 A job's status is computed from ``created_at + duration``: nothing ticks in the background,
 a restart loses nothing, and a poll costs a dict lookup plus (when terminal) a cached body.
+A job whose result arrives later (an upload fetched from a URL) is ``pending`` until its work
+calls :meth:`Job.finish` or :meth:`Job.fail`: it is done once the clock has passed *and* the
+work has finished. A pending job found at start-up lost its work in a restart and is failed
+(:meth:`Job.lost_in_restart`), so no client waits for it forever.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class Job:
     duration: float
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    #: The work behind the job has not finished yet (its result arrives later).
+    pending: bool = False
     _bodies: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -31,7 +37,24 @@ class Job:
         return self.error is not None
 
     def is_done(self, now: float) -> bool:
-        return now >= self.created_at + self.duration
+        """The clock has passed the job's duration and its work has finished.
+
+        :param now: the wall-clock time (``time.time()``).
+        """
+        return not self.pending and now >= self.created_at + self.duration
+
+    def finish(self, result: dict[str, Any]) -> None:
+        """The work behind a pending job ended well: ``result`` is its terminal ``data``.
+
+        :param result: the terminal payload's ``data``.
+        """
+        self.result = result
+        self.pending = False
+        self._bodies.clear()
+
+    def lost_in_restart(self) -> None:
+        """A job still pending when the server started: its work died with the old process."""
+        self.fail("The server restarted before this job's work finished", "job_lost")
 
     def percentage(self, now: float) -> float:
         if self.duration <= 0:
@@ -40,7 +63,13 @@ class Job:
         return round(min(99.0, max(0.0, done * 100.0)), 1)
 
     def fail(self, message: str, error_code: str) -> None:
+        """End the job as failed (its work, if any, has ended too).
+
+        :param message: what went wrong, for the client.
+        :param error_code: the envelope's ``error_code``.
+        """
         self.error = {"message": message, "error_code": error_code}
+        self.pending = False
         self._bodies.clear()
 
     def terminal_body(self, shape: str) -> bytes:
@@ -71,6 +100,7 @@ class Job:
             "duration": self.duration,
             "result": self.result,
             "error": self.error,
+            "pending": self.pending,
         }
 
 

@@ -1,7 +1,8 @@
-"""What a video player fetches: playlists, MPEG-TS segments, and a tiny player page.
+"""What a video player (or a browser) fetches: playlists, MPEG-TS segments, a tiny player
+page, and the media files of audio, images and thumbnails.
 
-The HTTP side of the ``/hls/...`` and ``/player`` routes; the FFmpeg side (cutting, playlists)
-is ``media.hls``.
+The HTTP side of the ``/hls/...``, ``/watch``, ``/embed``, ``/player`` and ``/media/...``
+routes (none needs an API key); the FFmpeg side (cutting, playlists) is ``media.hls``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import json
 
 from aiohttp import web
 
-from . import backend
-from .app import add_route
+from . import backend, library
+from .app import add_route, origin_of
 from .backend import TwinState
 from .errors import BadRequest
 from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
@@ -59,8 +60,27 @@ class PlayerHandlers:
         url = request.query.get("url", "")
         if not url.startswith(("http://", "https://")):
             raise BadRequest("player needs ?url=<stream url>")
-        page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
-        return web.Response(text=page, content_type="text/html")
+        return _page(url)
+
+    async def watch(self, request: web.Request) -> web.Response:
+        """``/watch?v=<stream id>`` (the ``player_url`` shape) and ``/embed?v=...`` (what the
+        SDK's ``get_embed_code()`` makes of it): the player page of a known stream."""
+        sid = request.query.get("v", "")
+        if not sid:
+            raise BadRequest("watch needs ?v=<stream id>")
+        backend.stream_playlist(self.state, sid)  # 404 for an unknown (or deleted) stream
+        return _page(backend.stream_url_of(origin_of(self.state, request), sid))
+
+    async def media_file(self, request: web.Request) -> web.StreamResponse:
+        path = await library.media_file(
+            self.state, request.match_info["mid"], request.match_info["name"]
+        )
+        return web.FileResponse(path)
+
+
+def _page(url: str) -> web.Response:
+    page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
+    return web.Response(text=page, content_type="text/html")
 
 
 def setup_routes(app: web.Application, state: TwinState) -> None:
@@ -70,3 +90,6 @@ def setup_routes(app: web.Application, state: TwinState) -> None:
     app.router.add_get("/hls/seg/{vid}/{name}", handlers.segment)
     app.router.add_get("/hls/{vid}/{name}", handlers.segment)
     add_route(app, "GET", "/player", handlers.player)
+    add_route(app, "GET", "/watch", handlers.watch)
+    add_route(app, "GET", "/embed", handlers.watch)
+    app.router.add_get("/media/{mid}/{name}", handlers.media_file)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import admin, api, player
+from . import admin, api, player, search_api
 from .app import MAX_JSON_BODY, STATE, twin_middleware
 from .backend import TwinState
 
@@ -20,6 +20,7 @@ def build_app(state: TwinState) -> web.Application:
     api.setup_routes(app, state)
     player.setup_routes(app, state)
     admin.setup_routes(app, state)
+    search_api.setup_routes(app, state)
 
     async def on_shutdown(_: web.Application) -> None:
         for task in list(state.background):
