@@ -12,6 +12,7 @@ import email.utils
 import fnmatch
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,13 +35,25 @@ from airflow_provider_videodb.exceptions import (
     VideoDBTransportError,
     VideoDBUnknownJobStatusError,
 )
+from airflow_provider_videodb.validation import is_media_id, is_safe_id, is_video_id
 
 #: Statuses that are transient by nature and retried (budget permitting).
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 #: Statuses at which a non-idempotent request (POST /clip) was surely not taken.
 NOT_TAKEN_STATUSES = frozenset({429, 503})
-#: POST paths that only return a URL and have no side effect: repeating them is safe.
-IDEMPOTENT_POST_PATTERNS = ("/video/*/stream", "/compile")
+#: POST paths that only return a URL or read the index, with no side effect: repeating
+#: them is safe (stream, compile, and the legacy and V2 searches of a video or a
+#: collection). Register-upload, index, scene-index and transcription POSTs start jobs on
+#: the service (billable, like ``/clip``): they are NOT here, so they are only retried
+#: where the service cannot have taken them (:func:`may_retry`).
+IDEMPOTENT_POST_PATTERNS = (
+    "/video/*/stream",
+    "/compile",
+    "/video/*/search",
+    "/video/*/search/v2",
+    "/collection/*/search",
+    "/collection/*/search/v2",
+)
 #: Job statuses that mean "still running": keep polling.
 NON_TERMINAL_STATUSES = frozenset({"processing", "in progress", "pending", "queued"})
 #: Job statuses that end the wait as a success (when the payload also says so, see
@@ -236,13 +249,20 @@ def interpret_response(
 
 
 def transport_error(
-    info: RequestInfo, exc: BaseException, *, sent: bool, retryable: bool = True
+    info: RequestInfo,
+    exc: BaseException,
+    *,
+    sent: bool,
+    retryable: bool = True,
+    hide: str = "",
 ) -> VideoDBTransportError:
     """No HTTP answer. ``sent=False`` only when the request surely never left.
 
     ``retryable=False`` for failures that repeat identically (e.g. a TLS certificate error).
+    ``hide``: a secret the library's text may quote (a presigned URL's query), removed.
     """
-    detail = _short(str(exc))
+    text = str(exc).replace(hide, "<hidden>") if hide else str(exc)
+    detail = _short(text)
     return _no_answer(info, type(exc).__name__, detail, sent=sent, retryable=retryable)
 
 
@@ -494,20 +514,36 @@ def parse_job_status(payload: Mapping[str, Any], info: RequestInfo | None = None
 
 @dataclass(frozen=True)
 class Shot:
+    """One shot of a clip or search result: ``[start, end)`` seconds of ``video_id``
+    (``None`` when the result did not say; a collection search spans several videos)."""
+
     start: float
     end: float
     text: str = ""
     score: float | None = None
+    video_id: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "text": self.text, "score": self.score}
+    def to_dict(self, *, with_video: bool = False) -> dict[str, Any]:
+        """``{"start", "end", "text", "score"}`` (a clip task's XCom shape), and
+        ``"video_id"`` too when ``with_video`` and it is known.
+
+        :param with_video: add the shot's video (results that span several videos).
+        """
+        shot = {"start": self.start, "end": self.end, "text": self.text, "score": self.score}
+        if with_video and self.video_id is not None:
+            shot["video_id"] = self.video_id
+        return shot
 
 
-def _iter_docs(data: Mapping[str, Any], info: RequestInfo | None) -> Iterable[Mapping[str, Any]]:
-    """The docs of a clip result; any other shape is a :class:`VideoDBResponseError`.
+def _iter_docs(
+    data: Mapping[str, Any], info: RequestInfo | None
+) -> Iterable[tuple[str | None, Mapping[str, Any]]]:
+    """``(video_id, doc)`` of a clip or search result; any other shape is a
+    :class:`VideoDBResponseError`.
 
     ``results`` must be a list (a result with no ``results`` at all is not an empty one),
-    each result an object whose ``docs`` (absent or null: none) is a list of objects.
+    each result an object whose ``docs`` (absent or null: none) is a list of objects, and
+    whose ``video_id`` (absent or null: unknown) follows the video id rule.
     """
     if not isinstance(data, Mapping):
         raise response_error(info, f"clip result is not an object: {_preview(data)}")
@@ -517,6 +553,12 @@ def _iter_docs(data: Mapping[str, Any], info: RequestInfo | None) -> Iterable[Ma
     for index, result in enumerate(results):
         if not isinstance(result, dict):
             raise response_error(info, f"clip result results[{index}] is not an object")
+        video_id = result.get("video_id")
+        if video_id is not None and not is_video_id(video_id):
+            raise response_error(
+                info,
+                f"clip result results[{index}].video_id is not a video id: {_preview(video_id)}",
+            )
         docs = result.get("docs")
         if docs is None:
             continue
@@ -531,19 +573,21 @@ def _iter_docs(data: Mapping[str, Any], info: RequestInfo | None) -> Iterable[Ma
                     f"clip result results[{index}].docs[{number}] is not an object: "
                     f"{_preview(doc)}",
                 )
-            yield doc
+            yield video_id, doc
 
 
 def parse_clip_shots(data: Mapping[str, Any], info: RequestInfo | None = None) -> list[Shot]:
-    """Shots of a clip result (``data.results[].docs[]``), in the order given.
+    """Shots of a clip or search result (``data.results[].docs[]``), in the order given,
+    each with its result's ``video_id`` (when the result names one).
 
     This checks the service's answer (never with the user-input validators): start and end
     finite numbers (numeric strings accepted), start not negative, a score (if any) a
-    finite number; anything else raises :class:`VideoDBResponseError`. Degenerate shots
-    (end <= start) are dropped: they cannot be streamed.
+    finite number, a video id that follows the id rule; anything else raises
+    :class:`VideoDBResponseError`. Degenerate shots (end <= start) are dropped: they cannot
+    be streamed.
     """
     shots = []
-    for doc in _iter_docs(data, info):
+    for video_id, doc in _iter_docs(data, info):
         start = _float(doc.get("start"), "shot start", info)
         end = _float(doc.get("end"), "shot end", info)
         if start < 0:
@@ -557,6 +601,7 @@ def parse_clip_shots(data: Mapping[str, Any], info: RequestInfo | None = None) -
                     end,
                     text if isinstance(text, str) else "" if text is None else str(text),
                     None if score is None else _float(score, "shot score", info),
+                    video_id,
                 )
             )
     return shots
@@ -565,15 +610,23 @@ def parse_clip_shots(data: Mapping[str, Any], info: RequestInfo | None = None) -
 def parse_video(video: Mapping[str, Any], info: RequestInfo | None = None) -> dict[str, Any]:
     """A video object: ``length`` a float (it may be a numeric string) >= 0 or absent, and
     ``stream_url``/``player_url`` checked with :func:`service_url` (None when absent)."""
-    if not isinstance(video, Mapping):
-        raise response_error(info, f"expected a video object, got {type(video).__name__}")
-    result = dict(video)
+    return _media_object(video, info, "video", ("stream_url", "player_url"))
+
+
+def _media_object(
+    media: Any, info: RequestInfo | None, what: str, url_keys: Iterable[str]
+) -> dict[str, Any]:
+    """A copy of a media object with ``length`` a float >= 0 (when present) and each of
+    ``url_keys`` that is present checked with :func:`service_url` (null or empty: None)."""
+    if not isinstance(media, Mapping):
+        raise response_error(info, f"expected a {what} object, got {type(media).__name__}")
+    result = dict(media)
     if result.get("length") is not None:
-        length = _float(result["length"], "video length", info)
+        length = _float(result["length"], f"{what} length", info)
         if length < 0:
-            raise response_error(info, f"video length from the service is negative: {length:g}")
+            raise response_error(info, f"{what} length from the service is negative: {length:g}")
         result["length"] = length
-    for key in ("stream_url", "player_url"):
+    for key in url_keys:
         if key in result:
             result[key] = _optional_service_url(result, key, info)
     return result
@@ -592,3 +645,265 @@ def parse_stream(payload: Mapping[str, Any], info: RequestInfo | None = None) ->
 def data_of(payload: Mapping[str, Any], info: RequestInfo | None = None) -> dict[str, Any]:
     """The ``data`` object of a success envelope."""
     return _data(payload, info)
+
+
+# -- the rest of a pipeline: submits, uploads, indexes, transcripts ------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a submit answered: a job to wait for, or the result at once (exactly one)."""
+
+    job: AsyncJob | None = None
+    data: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.job is None) == (self.data is None):
+            raise ValueError("Started holds exactly one of job and data")
+
+
+def parse_started(payload: Mapping[str, Any], info: RequestInfo | None = None) -> Started:
+    """A submit's answer: an async start (``status: processing``, or ``request_type:
+    async``, with ``data.id`` and ``data.output_url``) is a job; any other success is the
+    result (its ``data`` object). Used by every submit (upload, indexes, clip).
+    """
+    if not isinstance(payload, Mapping):
+        raise response_error(info, f"expected a JSON object, got {type(payload).__name__}")
+    status = payload.get("status")
+    running = isinstance(status, str) and " ".join(status.split()).lower() == "processing"
+    if running or payload.get("request_type") == "async":
+        return Started(job=parse_async_start(payload, info))
+    return Started(data=_data(payload, info))
+
+
+#: How the service says a spoken-word index exists already (its message; no error code is
+#: documented, so both are read).
+_ALREADY_INDEXED_CODES = frozenset({"already_indexed", "index_exists", "already_exists"})
+_ALREADY_INDEXED_WORDS = re.compile(r"\balready (?:been )?indexed\b|\bindex\b.*\balready exists\b")
+
+
+def is_already_indexed(error: BaseException) -> bool:
+    """Whether a failed index request means "this video is indexed already" (HTTP 400 with
+    ``error_code`` ``already_indexed`` or a message that says so).
+
+    :param error: what the index request raised.
+    """
+    if not isinstance(error, VideoDBBadRequestError):
+        return False
+    if (error.error_code or "").lower() in _ALREADY_INDEXED_CODES:
+        return True
+    return _ALREADY_INDEXED_WORDS.search((error.message or "").lower()) is not None
+
+
+#: How the service says a search matched nothing: HTTP 400 "No results found" (the SDKs
+#: raise it as an invalid request); for a pipeline it is an empty result, not an error.
+_NO_RESULTS_CODES = frozenset({"no_results", "no_result"})
+_NO_RESULTS_WORDS = re.compile(r"\bno results? found\b")
+
+
+def is_no_results(error: BaseException) -> bool:
+    """Whether a failed search request means "nothing matched" (HTTP 400 with
+    ``error_code`` ``no_results`` or a message that says so).
+
+    :param error: what the search request raised.
+    """
+    if not isinstance(error, VideoDBBadRequestError):
+        return False
+    if (error.error_code or "").lower() in _NO_RESULTS_CODES:
+        return True
+    return _NO_RESULTS_WORDS.search((error.message or "").lower()) is not None
+
+
+#: Which kind of media an id is, by its prefix.
+_MEDIA_KINDS = (("img-", "image"), ("a-", "audio"), ("m-", "video"))
+
+
+def parse_uploaded_media(
+    data: Mapping[str, Any], info: RequestInfo | None = None
+) -> dict[str, Any]:
+    """An uploaded media object (the register answer's ``data``, or its job's result).
+
+    ``id`` must be a video, audio or image id (``m-``/``a-``/``img-``); ``name`` a string
+    (None when absent); ``length`` a float >= 0 for video and audio; the URLs
+    (``stream_url``, ``player_url``, ``thumbnail_url``, ``url``) checked with
+    :func:`service_url`. ``media_type`` is added from the id.
+    """
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"expected a media object, got {type(data).__name__}")
+    media_id = data.get("id")
+    if not is_media_id(media_id):
+        raise response_error(
+            info, f"the uploaded media's id is not an m-/a-/img- id: {_preview(media_id)}"
+        )
+    kind = next(kind for prefix, kind in _MEDIA_KINDS if str(media_id).startswith(prefix))
+    result = _media_object(data, info, kind, ("stream_url", "player_url", "thumbnail_url", "url"))
+    name = result.get("name")
+    if name is not None and not isinstance(name, str):
+        raise response_error(info, f"the uploaded {kind}'s name is not a string: {_preview(name)}")
+    result["media_type"] = kind
+    return result
+
+
+def _scene_index_id(value: Any, what: str, info: RequestInfo | None) -> str:
+    if not is_safe_id(value):
+        raise response_error(info, f"{what} is not a safe scene index id: {_preview(value)}")
+    return str(value)
+
+
+def parse_scene_index_id(data: Mapping[str, Any], info: RequestInfo | None = None) -> str:
+    """The ``scene_index_id`` of a scene index answer (or of its job's result)."""
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"expected a scene index object, got {type(data).__name__}")
+    return _scene_index_id(data.get("scene_index_id"), "scene_index_id", info)
+
+
+def _list_of_objects(data: Mapping[str, Any], key: str, info: RequestInfo | None) -> list[dict]:
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"expected an object with {key!r}, got {type(data).__name__}")
+    items = data.get(key)
+    if not isinstance(items, list):
+        raise response_error(info, f"{key!r} is not a list: {_preview(items)}")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise response_error(info, f"{key}[{index}] is not an object: {_preview(item)}")
+    return items
+
+
+def _optional_text(item: Mapping[str, Any], key: str, what: str, info: RequestInfo | None) -> Any:
+    value = item.get(key)
+    if value is not None and not isinstance(value, str):
+        raise response_error(info, f"{what} {key} is not a string: {_preview(value)}")
+    return value
+
+
+def parse_scene_indexes(data: Mapping[str, Any], info: RequestInfo | None = None) -> list[dict]:
+    """The scene indexes of a video (``data.scene_indexes``): each with ``scene_index_id``
+    (a safe id), ``name`` and ``status`` (strings, None when absent), other keys kept."""
+    indexes = []
+    for index, item in enumerate(_list_of_objects(data, "scene_indexes", info)):
+        what = f"scene_indexes[{index}]"
+        indexes.append(
+            {
+                **item,
+                "scene_index_id": _scene_index_id(item.get("scene_index_id"), what, info),
+                "name": _optional_text(item, "name", what, info),
+                "status": _optional_text(item, "status", what, info),
+            }
+        )
+    return indexes
+
+
+def _timed(item: Mapping[str, Any], what: str, info: RequestInfo | None) -> dict[str, Any]:
+    """A copy of ``item`` with ``start``/``end`` (when present) finite floats >= 0."""
+    result = dict(item)
+    for key in ("start", "end"):
+        if result.get(key) is not None:
+            value = _float(result[key], f"{what} {key}", info)
+            if value < 0:
+                raise response_error(info, f"{what} {key} from the service is negative: {value:g}")
+            result[key] = value
+    return result
+
+
+def parse_scene_index_records(
+    data: Mapping[str, Any], info: RequestInfo | None = None
+) -> list[dict]:
+    """The records of a scene index (``data.scene_index_records``): objects whose ``start``
+    and ``end`` (when present) are floats >= 0 and ``description`` a string or None."""
+    records = []
+    for index, item in enumerate(_list_of_objects(data, "scene_index_records", info)):
+        what = f"scene_index_records[{index}]"
+        _optional_text(item, "description", what, info)
+        records.append(_timed(item, what, info))
+    return records
+
+
+def parse_transcript(data: Mapping[str, Any], info: RequestInfo | None = None) -> dict[str, Any]:
+    """A transcript: ``{"text": str, "word_timestamps": [{"start", "end", "text"}]}``.
+
+    ``word_timestamps`` (absent: none) is a list of objects with float ``start``/``end``;
+    ``text`` (absent: empty) a string; an answer with neither is not a transcript.
+    """
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"expected a transcript object, got {type(data).__name__}")
+    if data.get("text") is None and data.get("word_timestamps") is None:
+        raise response_error(info, "the answer has neither 'text' nor 'word_timestamps'")
+    text = _optional_text(data, "text", "transcript", info) or ""
+    words = []
+    if data.get("word_timestamps") is not None:
+        for index, item in enumerate(_list_of_objects(data, "word_timestamps", info)):
+            what = f"word_timestamps[{index}]"
+            word = _timed(item, what, info)
+            word["text"] = _optional_text(item, "text", what, info) or ""
+            words.append(word)
+    return {"text": text, "word_timestamps": words}
+
+
+def parse_thumbnail_url(data: Mapping[str, Any], info: RequestInfo | None = None) -> str:
+    """A thumbnail's image URL: ``thumbnail_url`` (``GET .../thumbnail``) or the image
+    object's ``url`` (``POST .../thumbnail``), checked with :func:`service_url`."""
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"expected a thumbnail object, got {type(data).__name__}")
+    for key in ("thumbnail_url", "url"):
+        if data.get(key):
+            return service_url(data[key], key, info)
+    raise response_error(info, "the answer has no 'thumbnail_url' or 'url'")
+
+
+# -- the upload host (a presigned URL: its query string is a credential) --------------------
+
+
+def url_for_log(url: str) -> str:
+    """``scheme://host/path`` of a URL, without its query or userinfo: a presigned upload
+    URL carries its credentials in the query string, so only this form is ever logged or
+    put in an error message.
+
+    :param url: the URL.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparsable URL>"
+    hidden = "?<hidden>" if parts.query else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}{hidden}"
+
+
+def upload_request_info(upload_url: str) -> RequestInfo:
+    """RequestInfo for the POST of a file to an upload URL (path only, no query)."""
+    return RequestInfo("POST", urlsplit(upload_url).path or "/")
+
+
+def parse_upload_url(data: Mapping[str, Any], info: RequestInfo | None = None) -> str:
+    """The ``upload_url`` of ``GET /collection/{cid}/upload_url``: an http(s) URL, checked
+    like :func:`service_url`, but an error never quotes it (it is a credential)."""
+    if not isinstance(data, Mapping):
+        raise response_error(info, f"expected an object, got {type(data).__name__}")
+    value = data.get("upload_url")
+    try:
+        return service_url(value, "upload_url", info)
+    except VideoDBResponseError:
+        raise response_error(
+            info,
+            "upload_url from the service is not a usable http(s) URL (not quoted: "
+            "it may carry credentials)",
+        ) from None
+
+
+def interpret_upload_answer(
+    info: RequestInfo, status: int, headers: Mapping[str, str], *, retry_max_wait: float
+) -> None:
+    """The upload host's answer to the file POST: any 2xx is done; otherwise the typed error
+    (429 and 502/503/504 retryable, honouring ``Retry-After``). Its body is never quoted: a
+    storage host's error may echo the presigned URL's credentials."""
+    if 200 <= status < 300:
+        return
+    raise _http_error(
+        info,
+        status,
+        headers,
+        None,
+        f"the upload host answered {status} {_reason_phrase(status)}".encode(),
+        retry_max_wait,
+    )

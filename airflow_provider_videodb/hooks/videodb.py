@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -33,6 +34,10 @@ from airflow_provider_videodb.exceptions import (
     VideoDBAPIError,
     VideoDBConfigError,
     VideoDBError,
+    VideoDBJobFailedError,
+    VideoDBJobTimeoutError,
+    VideoDBNotFoundError,
+    VideoDBUnsafeURLError,
     VideoDBValidationError,
 )
 from airflow_provider_videodb.polling import current_wait_deadline
@@ -41,29 +46,52 @@ from airflow_provider_videodb.responses import (
     JobStatus,
     RequestInfo,
     Shot,
+    Started,
     data_of,
+    is_already_indexed,
+    is_no_results,
     may_retry,
     parse_async_start,
+    parse_clip_shots,
     parse_job_status,
+    parse_scene_index_records,
+    parse_scene_indexes,
+    parse_started,
     parse_stream,
+    parse_thumbnail_url,
+    parse_transcript,
+    parse_upload_url,
     parse_video,
     poll_request_info,
     response_error,
+    upload_request_info,
+    url_for_log,
 )
 from airflow_provider_videodb.settings import CONN_TYPE, VideoDBSettings
 from airflow_provider_videodb.transport.loop import LoopTransport
 from airflow_provider_videodb.transport.sync_http import new_session, send_once
+from airflow_provider_videodb.transport.upload import post_file
 from airflow_provider_videodb.validation import (
     MAX_TIMELINE_SEGMENTS,
     ClipRequest,
+    SceneIndexRequest,
+    SearchRequest,
+    SpokenIndexRequest,
+    UploadRequest,
     check_timeline_within,
     parse_timeline,
     validate_collection_id,
+    validate_non_negative_seconds,
+    validate_positive_seconds,
+    validate_scene_index_id,
+    validate_segmenter,
     validate_video_id,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+
+_T = TypeVar("_T")
 
 
 def _redact(text: str, secret: str) -> str:
@@ -220,6 +248,43 @@ class VideoDBHook(BaseHook):
             wait,
         )
 
+    def _with_retries(
+        self,
+        info: RequestInfo,
+        deadline: float | None,
+        retry_if: Callable[[BaseException], bool],
+        attempt: Callable[[], _T],
+    ) -> _T:
+        """``attempt()`` under the retry policy: the connection's budget, backoff with
+        jitter (at least a capped ``Retry-After``), every retry logged; no attempt or wait
+        after ``deadline`` (epoch seconds). ``retry_if(exc)`` says which failures are
+        retried; the error finally raised says how many attempts were made."""
+        stop: Any = tenacity.stop_after_attempt(self.settings.max_retries + 1)
+        wait: Any = self._wait
+        if deadline is not None:
+            end = deadline
+            stop = stop | (lambda state: time.time() >= end)
+            wait = lambda state: max(0.0, min(self._wait(state), end - time.time()))  # noqa: E731
+        retrying = tenacity.Retrying(
+            stop=stop,
+            retry=tenacity.retry_if_exception(retry_if),
+            wait=wait,
+            before_sleep=lambda state: self._log_retry(info, state),
+            reraise=True,
+        )
+        attempts = 0
+
+        def counted() -> _T:
+            nonlocal attempts
+            attempts += 1
+            return attempt()
+
+        try:
+            return retrying(counted)
+        except VideoDBAPIError as error:
+            error.attempts = attempts
+            raise
+
     def request(
         self,
         method: str,
@@ -254,33 +319,12 @@ class VideoDBHook(BaseHook):
         ambient = current_wait_deadline()
         if deadline is None or (ambient is not None and ambient < deadline):
             deadline = ambient
-        stop: Any = tenacity.stop_after_attempt(settings.max_retries + 1)
-        wait: Any = self._wait
-        if deadline is not None:
-            end = deadline
-            stop = stop | (lambda state: time.time() >= end)
-            wait = lambda state: max(0.0, min(self._wait(state), end - time.time()))  # noqa: E731
-        retrying = tenacity.Retrying(
-            stop=stop,
-            retry=tenacity.retry_if_exception(
-                lambda exc: isinstance(exc, VideoDBError) and may_retry(info, exc)
-            ),
-            wait=wait,
-            before_sleep=lambda state: self._log_retry(info, state),
-            reraise=True,
+        return self._with_retries(
+            info,
+            deadline,
+            lambda exc: isinstance(exc, VideoDBError) and may_retry(info, exc),
+            lambda: self._send_once(info, url, body, params, deadline),
         )
-        attempts = 0
-
-        def attempt() -> dict[str, Any]:
-            nonlocal attempts
-            attempts += 1
-            return self._send_once(info, url, body, params, deadline)
-
-        try:
-            return retrying(attempt)
-        except VideoDBAPIError as error:
-            error.attempts = attempts
-            raise
 
     # -- API calls ---------------------------------------------------------------------------
 
@@ -421,57 +465,329 @@ class VideoDBHook(BaseHook):
 
     def compile_shots(
         self,
-        video_id: str,
+        video_id: str | None,
         shots: Sequence[Shot | Mapping[str, Any] | Sequence[float]],
         *,
         collection_id: str | None = None,
     ) -> dict[str, Any]:
-        """One stream of the shots, in order (``POST /compile``).
+        """One stream of the shots, in order (``POST /compile``), of one video or several.
 
         Two kinds of shots, two checks, kept apart:
 
-        * a list of :class:`Shot` only is a clip result the service sent, already checked
-          as the service's answer by
+        * a list of :class:`Shot` only is a clip or search result the service sent, already
+          checked as the service's answer by
           :func:`~airflow_provider_videodb.responses.parse_clip_shots` (finite, 0 <= start
           < end); the user-input limit on timeline pieces does not apply to it, only
           :data:`MAX_COMPILE_SHOTS` (a :class:`VideoDBResponseError` when exceeded);
-        * pairs or ``{"start", "end"}`` mappings are the caller's input, validated as such
-          (:class:`VideoDBValidationError` naming ``shots[i]``).
+        * pairs or ``{"start", "end"}`` mappings (optionally with a ``"video_id"``) are the
+          caller's input, validated as such (:class:`VideoDBValidationError` naming
+          ``shots[i]``).
 
-        The shots go out as consecutive entries of the same video, at most
-        :data:`MAX_COMPILE_ENTRY_SHOTS` each (the API's per-entry limit), in one request:
-        the service stitches the entries in order into one stream.
+        Each shot is cut from its own video (``Shot.video_id`` or a mapping's
+        ``"video_id"``), else from ``video_id``. The shots go out as one entry per run of
+        consecutive shots of the same video, at most :data:`MAX_COMPILE_ENTRY_SHOTS` each
+        (the API's per-entry limit), in one request: the service stitches the entries in
+        order into one stream.
 
-        :param video_id: the video the shots are cut from.
+        :param video_id: the video the shots are cut from when they do not say (``None``:
+            every shot says).
         :param shots: the shots, in stream order.
-        :param collection_id: the video's collection; default: the hook's or the connection's.
+        :param collection_id: the videos' collection; default: the hook's or the connection's.
         """
-        validate_video_id(video_id)
+        if video_id is not None:
+            validate_video_id(video_id)
         shots = list(shots)
         if not shots:
             raise VideoDBValidationError("shots", shots, "there is nothing to compile")
         info = RequestInfo("POST", "/compile", video_id)
         service_shots = [shot for shot in shots if isinstance(shot, Shot)]
         if len(service_shots) == len(shots):
-            segments = [(shot.start, shot.end) for shot in service_shots]
-            if len(segments) > MAX_COMPILE_SHOTS:
+            if len(shots) > MAX_COMPILE_SHOTS:
                 raise response_error(
                     info,
-                    f"the clip result has {len(segments)} shots; at most {MAX_COMPILE_SHOTS} "
+                    f"the result has {len(shots)} shots; at most {MAX_COMPILE_SHOTS} "
                     "can be compiled into one stream",
                 )
+            segments: list[tuple[float, float]] = [(s.start, s.end) for s in service_shots]
         else:
             segments = parse_timeline([_shot_pair(shot) for shot in shots], "shots") or []
+        videos = [_shot_video(shot, index, video_id) for index, shot in enumerate(shots)]
         collection = self._collection(collection_id)
         body = [
-            {
-                "video_id": video_id,
-                "collection_id": collection,
-                "shots": [list(pair) for pair in segments[first : first + MAX_COMPILE_ENTRY_SHOTS]],
-            }
-            for first in range(0, len(segments), MAX_COMPILE_ENTRY_SHOTS)
+            {"video_id": vid, "collection_id": collection, "shots": [list(p) for p in run]}
+            for vid, run in _entries(videos, segments)
         ]
         return parse_stream(self.request("POST", "/compile", body=body, info=info), info)
+
+    # -- the rest of a pipeline: upload, index, search, transcripts --------------------------
+
+    def _started(self, payload: Mapping[str, Any], info: RequestInfo) -> Started:
+        """:func:`~airflow_provider_videodb.responses.parse_started`, and a job's
+        ``output_url`` on the configured origin (else it is refused, never polled)."""
+        started = parse_started(payload, info)
+        if started.job is not None:
+            self.settings.check_same_origin(started.job.output_url)
+        return started
+
+    def submit_upload(self, request: UploadRequest) -> Started:
+        """Upload media: a URL is registered as is; a file is sent to an upload URL first.
+
+        A file source: its size is read (a missing or unreadable file is refused before any
+        request), ``GET /collection/{cid}/upload_url`` gives an upload URL, the file is
+        POSTed there as the multipart field ``file`` (streamed, with no VideoDB header: the
+        URL may be a storage host's; retried on transient failures, as it overwrites the
+        same object), and ``POST /collection/{cid}/upload`` registers it. The upload URL's
+        query string (presigned credentials) is never logged.
+
+        :param request: the checked upload.
+        """
+        cid = self._collection(request.collection_id)
+        if request.is_url:
+            self.log.info(
+                "VideoDB upload: registering %s in collection %s", url_for_log(request.uri), cid
+            )
+            return self._register_upload(cid, request, request.uri)
+        path = request.storage_path()
+        size = _source_size(request, path)
+        info = RequestInfo("GET", f"/collection/{cid}/upload_url")
+        name = request.display_name
+        self.log.info("VideoDB upload: asking for an upload URL for %r (%d bytes)", name, size)
+        payload = self.request("GET", info.path, params={"name": name}, info=info)
+        upload_url = parse_upload_url(data_of(payload, info), info)
+        self._send_file(upload_url, path, size, name)
+        return self._register_upload(cid, request, upload_url)
+
+    def _send_file(self, upload_url: str, path: Any, size: int, name: str) -> None:
+        """Step 2 of an upload: the file to the upload URL, with retries."""
+        settings = self.settings
+        info = upload_request_info(upload_url)
+        try:
+            settings.check_same_origin(upload_url)
+            verify: bool | str = settings.verify  # the API's own host: its TLS settings
+        except VideoDBUnsafeURLError:
+            verify = True  # a storage host: the system's CAs, whatever the connection says
+        where = url_for_log(upload_url)
+        self.log.info("VideoDB upload: sending %d bytes to %s", size, where)
+
+        def attempt() -> None:
+            try:
+                opened = path.open("rb")
+            except (OSError, ValueError) as error:
+                raise _unreadable(str(path), error) from None
+            with opened as file:
+                post_file(
+                    info,
+                    upload_url,
+                    file,
+                    size,
+                    name,
+                    timeout=settings.requests_timeout,
+                    verify=verify,
+                    retry_max_wait=settings.retry_max_wait,
+                )
+
+        # Retried however far it got: the POST overwrites the same object.
+        self._with_retries(
+            info, None, lambda exc: isinstance(exc, VideoDBAPIError) and exc.retryable, attempt
+        )
+        self.log.info("VideoDB upload: %s received the file", where)
+
+    def _register_upload(self, cid: str, request: UploadRequest, url: str) -> Started:
+        info = RequestInfo("POST", f"/collection/{cid}/upload")
+        payload = self.request("POST", info.path, body=request.body(url), info=info)
+        started = self._started(payload, info)
+        if started.job is not None:
+            self.log.info("VideoDB upload: registered; job %s", started.job.job_id)
+        else:
+            self.log.info("VideoDB upload: registered as %s", (started.data or {}).get("id"))
+        return started
+
+    def submit_spoken_index(self, request: SpokenIndexRequest) -> Started:
+        """Index a video's spoken words (``POST /video/{id}/index``).
+
+        A video that is indexed already (HTTP 400 saying so, see
+        :func:`~airflow_provider_videodb.responses.is_already_indexed`) is not an error:
+        ``Started(data={"video_id": id, "already_indexed": True})``. ``force=True`` asks
+        for a new index instead.
+
+        :param request: the checked index request.
+        """
+        video_id = request.video_id
+        info = RequestInfo("POST", f"/video/{video_id}/index", video_id)
+        try:
+            payload = self.request("POST", info.path, body=request.body(), info=info)
+        except VideoDBAPIError as error:
+            if not is_already_indexed(error):
+                raise
+            self.log.info("VideoDB video %s is already indexed (spoken words): %s", video_id, error)
+            return Started(data={"video_id": video_id, "already_indexed": True})
+        return self._started(payload, info)
+
+    def submit_scene_index(self, request: SceneIndexRequest) -> Started:
+        """Index a video's scenes (``POST /video/{id}/index/scene``); the job, or the
+        answer (with ``scene_index_id``) when the service answers at once.
+
+        :param request: the checked scene index request.
+        """
+        video_id = request.video_id
+        info = RequestInfo("POST", f"/video/{video_id}/index/scene", video_id)
+        return self._started(self.request("POST", info.path, body=request.body(), info=info), info)
+
+    def list_scene_indexes(
+        self, video_id: str, *, collection_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The video's scene indexes, each with ``scene_index_id``, ``name``, ``status``.
+
+        :param video_id: the video, ``m-...``.
+        :param collection_id: its collection; default: the hook's or the connection's.
+        """
+        validate_video_id(video_id)
+        info = RequestInfo("GET", f"/video/{video_id}/index/scene", video_id)
+        params = {"collection_id": self._collection(collection_id)}
+        payload = self.request("GET", info.path, params=params, info=info)
+        return parse_scene_indexes(data_of(payload, info), info)
+
+    def get_scene_index(
+        self, video_id: str, scene_index_id: str, *, collection_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The records of a scene index (``start``, ``end``, ``description``, ...).
+
+        :param video_id: the video, ``m-...``.
+        :param scene_index_id: the scene index.
+        :param collection_id: the video's collection; default: the hook's or the connection's.
+        """
+        validate_video_id(video_id)
+        validate_scene_index_id(scene_index_id)
+        info = RequestInfo("GET", f"/video/{video_id}/index/scene/{scene_index_id}", video_id)
+        params = {"collection_id": self._collection(collection_id)}
+        payload = self.request("GET", info.path, params=params, info=info)
+        return parse_scene_index_records(data_of(payload, info), info)
+
+    def delete_scene_index(self, video_id: str, scene_index_id: str) -> None:
+        """Delete a scene index (see :meth:`_delete` for a repeated delete).
+
+        :param video_id: the video, ``m-...``.
+        :param scene_index_id: the scene index.
+        """
+        validate_video_id(video_id)
+        validate_scene_index_id(scene_index_id)
+        self._delete(
+            RequestInfo("DELETE", f"/video/{video_id}/index/scene/{scene_index_id}", video_id)
+        )
+
+    def delete_video(self, video_id: str) -> None:
+        """Delete a video (its streams stop working).
+
+        :param video_id: the video, ``m-...``.
+        """
+        validate_video_id(video_id)
+        self._delete(RequestInfo("DELETE", f"/video/{video_id}", video_id))
+
+    def _delete(self, info: RequestInfo) -> None:
+        """A DELETE. A 404 after a retry means an earlier attempt deleted it (its answer was
+        lost): done. A 404 on the first attempt is an error (nothing was there)."""
+        try:
+            self.request(info.method, info.path, info=info)
+        except VideoDBNotFoundError as error:
+            if error.attempts <= 1:
+                raise
+            self.log.info(
+                "VideoDB %s: gone after a retry; an earlier attempt deleted it", info.path
+            )
+
+    def search(self, request: SearchRequest) -> list[Shot]:
+        """A legacy search of a video or a collection; the shots, each with its video.
+
+        Nothing matched (the service's 400 "No results found",
+        :func:`~airflow_provider_videodb.responses.is_no_results`) is an empty list.
+
+        :param request: the checked search (no ``video_id``: the collection's, the hook's or
+            the connection's).
+        """
+        path = request.path_for(self._collection(request.collection_id))
+        info = RequestInfo("POST", path, request.video_id)
+        try:
+            payload = self.request("POST", path, body=request.body(), info=info)
+        except VideoDBAPIError as error:
+            if not is_no_results(error):
+                raise
+            self.log.info("VideoDB search %r matched nothing: %s", request.query, error)
+            return []
+        return parse_clip_shots(data_of(payload, info), info)
+
+    def get_transcript(
+        self,
+        video_id: str,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        segmenter: str = "word",
+        timeout: float = 600.0,
+        poll_interval: float = 5.0,
+    ) -> dict[str, Any]:
+        """``{"text", "word_timestamps"}`` of a video (``GET /video/{id}/transcription``).
+
+        When the service answers with a job (the transcript is being made), it is waited for
+        here, on this thread, for at most ``timeout`` seconds.
+
+        :param video_id: the video, ``m-...``.
+        :param start: from this second on (``None``: the start).
+        :param end: up to this second (``None``: the end).
+        :param segmenter: ``word``, ``sentence`` or ``time``.
+        :param timeout: seconds to wait for a transcript job.
+        :param poll_interval: seconds between polls of a transcript job.
+        """
+        validate_video_id(video_id)
+        params = {"segmenter": validate_segmenter(segmenter)}
+        bounds = {}
+        for field, value in (("start", start), ("end", end)):
+            if value is not None:
+                bounds[field] = validate_non_negative_seconds(field, value)
+                params[field] = f"{bounds[field]:g}"
+        if "start" in bounds and "end" in bounds and bounds["end"] < bounds["start"]:
+            raise VideoDBValidationError("end", end, f"must not be before start ({start})")
+        info = RequestInfo("GET", f"/video/{video_id}/transcription", video_id)
+        started = self._started(self.request("GET", info.path, params=params, info=info), info)
+        if started.job is not None:
+            return parse_transcript(self._wait_here(started.job, timeout, poll_interval), info)
+        return parse_transcript(started.data or {}, info)
+
+    def _wait_here(self, job: AsyncJob, timeout: float, poll_interval: float) -> dict[str, Any]:
+        """Wait on this thread for a job (the rules of every wait); its result ``data``."""
+        from airflow_provider_videodb.polling import JobWait, PollTracker, WaitPolicy, wait_for_job
+
+        seconds = validate_positive_seconds("timeout", timeout)
+        wait = JobWait.start(job.job_id, job.output_url, seconds, WaitPolicy(poll_interval))
+        seen: list[JobStatus] = []
+
+        def fetch() -> JobStatus:
+            seen.append(self.get_job_status(job.output_url))
+            return seen[-1]
+
+        event = wait_for_job(PollTracker(wait), fetch, self.log)
+        if event["status"] == "timeout":
+            raise VideoDBJobTimeoutError(job.job_id, seconds)
+        if event["status"] != "success" or not seen or seen[-1].state != "done":
+            raise VideoDBJobFailedError(job.job_id, str(event.get("message") or "job failed"))
+        return seen[-1].data or {}
+
+    def generate_thumbnail(self, video_id: str, *, time: float | None = None) -> str:
+        """The URL of a thumbnail image: the video's (``time`` None) or the frame at
+        ``time`` seconds (``POST /video/{id}/thumbnail``).
+
+        :param video_id: the video, ``m-...``.
+        :param time: the second to take the frame from.
+        """
+        validate_video_id(video_id)
+        path = f"/video/{video_id}/thumbnail"
+        if time is None:
+            info = RequestInfo("GET", path, video_id)
+            payload = self.request("GET", path, info=info)
+        else:
+            seconds = validate_non_negative_seconds("time", time)
+            info = RequestInfo("POST", path, video_id)
+            payload = self.request("POST", path, body={"time": seconds}, info=info)
+        return parse_thumbnail_url(data_of(payload, info), info)
 
     def test_connection(self) -> tuple[bool, str]:
         """``GET /user``: names the user on success, the error on failure, never the key."""
@@ -540,3 +856,51 @@ def _shot_pair(shot: Shot | Mapping[str, Any] | Sequence[float]) -> Any:
     if isinstance(shot, Mapping):
         return [shot.get("start"), shot.get("end")]
     return shot
+
+
+def _shot_video(
+    shot: Shot | Mapping[str, Any] | Sequence[float], index: int, default: str | None
+) -> str:
+    """The video a shot is cut from: its own, else ``default``."""
+    if isinstance(shot, Shot):
+        own = shot.video_id
+    elif isinstance(shot, Mapping) and shot.get("video_id") is not None:
+        own = validate_video_id(shot["video_id"], f"shots[{index}].video_id")
+    else:
+        own = None
+    video = own or default
+    if video is None:
+        raise VideoDBValidationError(
+            "video_id", None, f"shots[{index}] does not say which video it is cut from"
+        )
+    return video
+
+
+def _entries(
+    videos: Sequence[str], segments: Sequence[tuple[float, float]]
+) -> Iterator[tuple[str, list[tuple[float, float]]]]:
+    """``(video, segments)`` per run of consecutive shots of one video, in order, each at
+    most :data:`MAX_COMPILE_ENTRY_SHOTS` long."""
+    for video, run in itertools.groupby(zip(videos, segments, strict=True), key=lambda x: x[0]):
+        pieces = [segment for _, segment in run]
+        for first in range(0, len(pieces), MAX_COMPILE_ENTRY_SHOTS):
+            yield video, pieces[first : first + MAX_COMPILE_ENTRY_SHOTS]
+
+
+def _source_size(request: UploadRequest, path: Any) -> int:
+    """The size of an upload's file, read before any request: a missing or unreadable file
+    is a :class:`VideoDBValidationError` naming ``source``."""
+    try:
+        if not path.is_file():
+            raise VideoDBValidationError("source", request.uri, "is not a file (or does not exist)")
+        return int(path.stat().st_size)
+    except VideoDBValidationError:
+        raise
+    except (OSError, ValueError, ImportError) as error:
+        raise _unreadable(request.uri, error) from None
+
+
+def _unreadable(uri: str, error: BaseException) -> VideoDBValidationError:
+    return VideoDBValidationError(
+        "source", uri, f"cannot be read ({type(error).__name__}: {error})"
+    )

@@ -410,7 +410,14 @@ BAD_CALLBACKS = [
 def test_callback_url_whose_real_host_is_hidden_is_refused(url: str) -> None:
     with pytest.raises(VideoDBValidationError) as raised:
         validate_callback_url(url)
-    assert raised.value.field == "callback_url" and raised.value.value == url
+    assert raised.value.field == "callback_url"
+    if "@" in url and "\\" not in url:  # the user information (a password?) is not repeated
+        host = url.split("@", 1)[1]
+        assert raised.value.value.endswith(f"<user information>@{host}")
+        userinfo = url.split("//", 1)[1].split("@")[0]
+        assert f"//{userinfo}@" not in raised.value.value
+    else:
+        assert raised.value.value == url
     assert isinstance(raised.value, VideoDBError)
 
 
