@@ -20,8 +20,9 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-videodb",
         "name": "VideoDB",
         "description": (
-            "VideoDB (https://videodb.io): HLS streams from videos and timelines, and AI "
-            "clips from a text prompt, waited for on the triggerer."
+            "VideoDB (https://videodb.io): upload, index and search media, AI clips from a "
+            "text prompt, and HLS streams of videos and timelines; every long job waited "
+            "for on the triggerer."
         ),
         "versions": [__version__],
         "integrations": [
@@ -35,7 +36,15 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.hooks.videodb"]}
         ],
         "operators": [
-            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.operators.videodb"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    f"{_PACKAGE}.operators.videodb",
+                    f"{_PACKAGE}.operators.upload",
+                    f"{_PACKAGE}.operators.index",
+                    f"{_PACKAGE}.operators.search",
+                ],
+            }
         ],
         "triggers": [
             {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.videodb"]}

@@ -1,11 +1,13 @@
-"""Run the nightly highlights DAG for real against a local VideoDB server, then show and check it.
+"""Run the nightly pipeline DAG for real against a local VideoDB server, then show and check it.
 
 Used by ``scripts/demo.sh`` (the README's first command) and, for its helpers, by the
-end-to-end tests. Steps: start ``videodb-local-server --demo`` in a temporary folder; make a
-fresh ``AIRFLOW_HOME`` (sqlite) and ``airflow db migrate``; ``airflow dags test`` the DAG from
-``example_dags/`` (real Airflow; deferred clip jobs run their trigger inline); print a table of
-the streams and clips from the manifest the DAG published; decode every stream with FFmpeg;
-stop the server by its pid. Exits non-zero when any step fails.
+end-to-end tests. Steps: make the night's new media (the demo videos, their captions embedded,
+in a folder); start an empty ``videodb-local-server`` in a temporary folder; make a fresh
+``AIRFLOW_HOME`` (sqlite) and ``airflow db migrate``; ``airflow dags test`` the DAG from
+``example_dags/`` with that folder as its ``source_folder`` (real Airflow; deferred upload,
+index and clip jobs run their trigger inline); print a table of the uploads, streams and
+clips from the manifest the DAG published; decode every stream with FFmpeg; stop the server
+by its pid. Exits non-zero when any step fails.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = ROOT / "example_dags"
-DAG_ID = "videodb_nightly_highlights"
-STREAM_KEYS = ("stream_url", "clip_stream_url", "trailer_stream_url")
+DAG_ID = "videodb_nightly_pipeline"
+STREAM_KEYS = ("stream_url", "clip_stream_url", "search_stream_url", "trailer_stream_url")
 
 
 def airflow_env(
@@ -54,6 +56,34 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+def prepare_new_media(folder: Path) -> list[Path]:
+    """The night's new media in ``folder``: the demo videos, each with its captions embedded.
+
+    The local server cannot recognise speech; it reads the captions a file carries as what
+    was said (the real service transcribes the audio). Demo videos with a sidecar subtitle
+    file get it muxed in as a ``mov_text`` track (stream copy, no re-encode).
+    """
+    from videodb_local_server.media.demo import generate_demo
+
+    cache = ROOT / ".run" / "demo-set"  # made once, reused (generate_demo checks it)
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for video in generate_demo(cache):
+        out = folder / video.path.name
+        if video.transcript_path is None:
+            shutil.copyfile(video.path, out)
+        else:
+            cmd = [
+                ffmpeg_exe(), "-nostdin", "-y", "-v", "error",
+                "-i", str(video.path), "-i", str(video.transcript_path),
+                "-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text",
+                "-metadata:s:s:0", "language=eng", str(out),
+            ]  # fmt: skip
+            subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        made.append(out)
+    return sorted(made)
+
+
 def check_playable(url: str, *, ffmpeg: str | None = None, timeout: float = 120.0) -> str | None:
     """Decode an HLS stream to nowhere; return None when it plays cleanly, else what went wrong."""
     cmd = [ffmpeg or ffmpeg_exe(), "-nostdin", "-v", "error", "-i", url, "-f", "null", "-"]
@@ -77,7 +107,7 @@ def manifest_streams(manifest: Mapping[str, Any]) -> Iterable[tuple[str, str, st
 
 def render_table(manifest: Mapping[str, Any], played: Mapping[str, str | None]) -> str:
     """A plain-text table of the videos, their shots and streams (with playback results)."""
-    rows = [("VIDEO", "SHOTS", "TRAILER", "STREAM", "PLAYS", "URL")]
+    rows = [("VIDEO", "NAME", "SHOTS", "TRAILER", "STREAM", "PLAYS", "URL")]
     for video in manifest["videos"]:
         timeline = video.get("trailer_timeline") or []
         seconds = sum(end - start for start, end in timeline)
@@ -85,16 +115,21 @@ def render_table(manifest: Mapping[str, Any], played: Mapping[str, str | None]) 
         first = True
         for key in STREAM_KEYS:
             url = video.get(key)
-            kind = {"stream_url": "full", "clip_stream_url": "clips"}.get(key, "trailer")
+            kind = {
+                "stream_url": "full",
+                "clip_stream_url": "clips",
+                "search_stream_url": "search",
+            }.get(key, "trailer")
             status = "-" if not url else ("ok" if played.get(url) is None else "FAILED")
             rows.append(
                 (
                     video["video_id"] if first else "",
+                    str(video.get("name") or "-") if first else "",
                     str(video.get("shot_count", "-")) if first else "",
                     trailer if first else "",
                     kind,
                     status,
-                    url or "(no shots matched: no clip stream)",
+                    url or "(no shots matched: no stream)",
                 )
             )
             first = False
@@ -140,18 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     ok = False
     server = None
     try:
-        print(f"==> starting the local VideoDB server with demo media (in {workdir})", flush=True)
+        media_dir = workdir / "new-media"
+        print(f"==> the night's new media: demo videos with captions, in {media_dir}", flush=True)
+        sources = prepare_new_media(media_dir)
+        print(f"    {len(sources)} file(s): {', '.join(p.name for p in sources)}")
+        print(f"==> starting an empty local VideoDB server (in {workdir})", flush=True)
         server = LocalVideoDBServer.start(
-            workdir / "videodb-data", api_keys=(api_key,), demo=True, job_seconds=args.job_seconds
+            workdir / "videodb-data", api_keys=(api_key,), demo=False, job_seconds=args.job_seconds
         )
-        print(f"    {server.base_url} (pid {server.pid}), videos: {len(server.video_ids())}")
+        print(f"    {server.base_url} (pid {server.pid})")
         env = airflow_env(workdir / "airflow-home", base_url=server.base_url, api_key=api_key)
 
         print("==> airflow db migrate (fresh AIRFLOW_HOME, sqlite)", flush=True)
         took = run([str(bin_dir / "airflow"), "db", "migrate"], env, log_path, "airflow db migrate")
         print(f"    done in {took:.1f}s")
 
-        conf: dict[str, Any] = {"manifest_path": str(manifest_path)}
+        conf: dict[str, Any] = {
+            "manifest_path": str(manifest_path),
+            "source_folder": media_dir.as_uri(),
+        }
         if args.prompt:
             conf["prompt"] = args.prompt
         print(f"==> airflow dags test {DAG_ID} (log: {log_path})", flush=True)
@@ -169,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         print()
         print(
-            f"Nightly highlights: {len(manifest['videos'])} video(s), prompt {manifest['prompt']!r}"
+            f"Nightly pipeline: {len(manifest['videos'])} video(s) uploaded and indexed, "
+            f"prompt {manifest['prompt']!r}, search {manifest['search_query']!r}"
         )
         print(render_table(manifest, played))
         print(f"\nManifest: {manifest_path}")
@@ -177,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         for url, err in failures.items():
             print(f"NOT PLAYABLE {url}: {err}", file=sys.stderr)
         missing = [v["video_id"] for v in manifest["videos"] if not v.get("stream_url")]
+        if len(manifest["videos"]) != len(sources):
+            print(f"{len(sources)} sources but {len(manifest['videos'])} videos", file=sys.stderr)
+            missing.append("(uploads)")
         if missing:
             print(f"no full stream for {missing}", file=sys.stderr)
         ok = not failures and not missing

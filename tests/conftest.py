@@ -5,11 +5,18 @@ AIRFLOW_HOME points at a throw-away folder before anything imports Airflow.
 
 from __future__ import annotations
 
+import functools
+import http.server
+import importlib.util
 import json
 import os
+import secrets
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
@@ -70,3 +77,60 @@ def api(server: LocalVideoDBServer) -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.headers["x-access-token"] = server.api_key
         yield session
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_demo_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "run_nightly_demo", ROOT / "scripts" / "run_nightly_demo.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def demo() -> ModuleType:
+    """``scripts/run_nightly_demo.py`` as a module: ``check_playable``, ``airflow_env``, ..."""
+    return _load_demo_module()
+
+
+@pytest.fixture(scope="session")
+def new_media(demo: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The night's new media: the demo videos with their captions embedded (3 files)."""
+    return list(demo.prepare_new_media(tmp_path_factory.mktemp("new-media")))
+
+
+@pytest.fixture(scope="session")
+def media_site(new_media: list[Path]) -> Iterator[str]:
+    """The new media served over HTTP on loopback (what a URL upload fetches); its base URL."""
+    handler = functools.partial(_QuietFiles, directory=str(new_media[0].parent))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(5)
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fresh_collection(server: Any, api: Any) -> str:
+    """A new, empty collection on the session server (uploads of one test stay apart)."""
+    answer = api.post(
+        f"{server.base_url}/collection",
+        json={"name": f"e2e-{secrets.token_hex(4)}", "description": "e2e", "is_public": False},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["data"]["id"])

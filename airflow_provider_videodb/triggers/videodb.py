@@ -1,4 +1,8 @@
-"""ClipJobTrigger: waits on the triggerer for one asynchronous VideoDB job.
+"""The job triggers: wait on the triggerer for one asynchronous VideoDB job.
+
+:class:`VideoDBJobTrigger` waits for any job (an upload, an index, a scene index, a clip);
+:class:`ClipJobTrigger` is the same wait under the clip's name (its serialized form, and so
+the triggers already in a metadata database, are unchanged).
 
 Built to be cheap at thousands of instances in one event loop: the connection is resolved
 once per loop and connection id (``transport.loop``), the polls of every trigger of the
@@ -22,7 +26,7 @@ from airflow_provider_videodb.exceptions import VideoDBError
 from airflow_provider_videodb.polling import JobWait, PollStep, PollTracker, make_event
 
 
-class ClipJobTrigger(BaseTrigger):
+class VideoDBJobTrigger(BaseTrigger):
     """Poll ``output_url`` until the job ends or the wall-clock ``end_time`` passes.
 
     Yields exactly one event ``{status, job_id, output_url, message}`` with ``status`` one
@@ -34,12 +38,16 @@ class ClipJobTrigger(BaseTrigger):
     :param output_url: where the job's status is read (must be on the connection's origin).
     :param poll_interval: seconds between polls.
     :param end_time: deadline, epoch seconds (``time.time()``).
-    :param video_id: the clipped video, for messages only.
+    :param video_id: the video the job is about, for messages only.
     :param max_consecutive_failures: transient poll failures tolerated in a row.
     :param max_poll_interval: enables interval growth for long jobs, bounded by this.
     :param started_at: when the job was submitted (epoch seconds); drives growth and the
         elapsed time in messages across triggerer restarts.
+    :param job_kind: what the job is (``upload``, ``index``, ...), for messages only.
     """
+
+    #: What the job is, for messages (a subclass may fix it).
+    default_job_kind = "job"
 
     def __init__(
         self,
@@ -52,6 +60,7 @@ class ClipJobTrigger(BaseTrigger):
         max_consecutive_failures: int = 5,
         max_poll_interval: float | None = None,
         started_at: float | None = None,
+        job_kind: str | None = None,
     ) -> None:
         super().__init__()
         # Strict: a bad value fails here, where the task defers, not later in the triggerer.
@@ -66,16 +75,20 @@ class ClipJobTrigger(BaseTrigger):
         )
         self.conn_id = conn_id
         self.video_id = video_id
+        self.job_kind = job_kind or self.default_job_kind
 
     @classmethod
-    def for_wait(cls, conn_id: str, wait: JobWait, video_id: str | None = None) -> ClipJobTrigger:
-        """The trigger of an already built wait (what the operator defers with).
+    def for_wait(
+        cls, conn_id: str, wait: JobWait, video_id: str | None = None, job_kind: str | None = None
+    ) -> VideoDBJobTrigger:
+        """The trigger of an already built wait (what the operators defer with).
 
         :param conn_id: VideoDB connection id.
         :param wait: the job and how to wait for it.
-        :param video_id: the clipped video, for messages only.
+        :param video_id: the video the job is about, for messages only.
+        :param job_kind: what the job is, for messages only.
         """
-        return cls(conn_id=conn_id, video_id=video_id, **wait.to_primitives())
+        return cls(conn_id=conn_id, video_id=video_id, job_kind=job_kind, **wait.to_primitives())
 
     @property
     def job_id(self) -> str:
@@ -86,10 +99,10 @@ class ClipJobTrigger(BaseTrigger):
         return self.wait.output_url
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"conn_id": self.conn_id, "video_id": self.video_id, **self.wait.to_primitives()},
-        )
+        kwargs = {"conn_id": self.conn_id, "video_id": self.video_id, **self.wait.to_primitives()}
+        if self.job_kind != self.default_job_kind:
+            kwargs["job_kind"] = self.job_kind
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The event is yielded after the watch is closed, so that the poller (and the pool)
@@ -131,3 +144,9 @@ class ClipJobTrigger(BaseTrigger):
 
     def _log_step(self, step: PollStep) -> None:
         self.log.log(step.log_level, step.log_message)
+
+
+class ClipJobTrigger(VideoDBJobTrigger):
+    """The wait for a clip job (:class:`VideoDBJobTrigger`, under the clip's name)."""
+
+    default_job_kind = "clip"

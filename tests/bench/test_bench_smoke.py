@@ -1,4 +1,4 @@
-"""The trigger benchmark still runs end to end (N=200, short polls). Never asserts on timing."""
+"""The benchmarks still run end to end (small sizes). Never asserts on timing."""
 
 from __future__ import annotations
 
@@ -56,3 +56,47 @@ def test_trigger_scale_smoke(server: LocalVideoDBServer, tmp_path: Path) -> None
     assert fresh["connections"] >= 200
     assert (provider["sessions_opened"], fresh["sessions_opened"]) == (1, 200)
     assert "Trigger scale" in proc.stdout
+
+
+INGEST_SCRIPT = ROOT / "bench" / "server_ingest.py"
+INGEST_KEYS = {
+    "video_s",
+    "size_mb",
+    "wall_med_s",
+    "wall_min_s",
+    "wall_max_s",
+    "spread_pct",
+    "video_s_per_wall_s",
+    "mb_per_s",
+    "cpu_s",
+    "segments",
+}
+
+
+def test_server_ingest_smoke(tmp_path: Path) -> None:
+    """``--quick``: both ingest paths, direct and through the server's upload flow."""
+    out = tmp_path / "ingest.json"
+    cmd = [sys.executable, str(INGEST_SCRIPT), "--quick", "--cache-dir", str(tmp_path / "media")]
+    cmd += ["--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+    figures = json.loads(out.read_text())
+    rows = figures["rows"]
+    assert sorted((r["source"], r["path"]) for r in rows) == [
+        ("copy", "direct"),
+        ("copy", "server"),
+        ("re-encode", "direct"),
+        ("re-encode", "server"),
+    ]
+    for row in rows:
+        assert row.keys() >= INGEST_KEYS, row.keys()
+        assert row["repeats"] == 2 and len(row["walls_s"]) == 2
+        assert row["stream_copy"] is (row["source"] == "copy")  # the path it stands for
+        assert abs(row["ingested_length_s"] - row["video_s"]) < 0.5  # the whole source was cut
+        assert row["segments"] == 3  # 5 s in 2 s segments
+    for unit in ("video-s/wall-s", "MB/s", "upload s", "register s"):
+        assert unit in proc.stdout
+    assert "machine: " in proc.stdout
+    # Nothing left behind: the server's data dir and the direct outputs (RAM disk) are gone.
+    assert not Path(figures["scratch"]).exists()

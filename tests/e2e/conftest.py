@@ -2,36 +2,19 @@
 
 The suite-wide conftest already points AIRFLOW_HOME at a fresh temporary folder (one per
 session) before Airflow is imported; here we run ``airflow db migrate`` once, as a user would,
-and point the dags folder at ``example_dags/`` for the tests that use it.
+and point the dags folder at ``example_dags/`` for the tests that use it. The demo script's
+helpers, the night's new media and fresh collections come from the suite-wide conftest.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from e2e_support import DAGS_FOLDER, ROOT
-
-
-def _load_demo_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "run_nightly_demo", ROOT / "scripts" / "run_nightly_demo.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def demo() -> ModuleType:
-    """``scripts/run_nightly_demo.py`` as a module: ``check_playable``, ``airflow_env``, ..."""
-    return _load_demo_module()
+from e2e_support import DAGS_FOLDER
 
 
 @pytest.fixture(scope="session")

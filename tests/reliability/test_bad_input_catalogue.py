@@ -108,10 +108,133 @@ def clip_through_conn(**conn: Any) -> Callable[..., Any]:
     return run
 
 
+def pipeline_op(operator: str, /, **kw: Any) -> Callable[[dict[str, Any], ConnFactory], Any]:
+    """One of the pipeline's operators (upload, index, scene index, search) with ``kw``;
+    ``video_id`` defaults to the catalogue's video where the operator takes one."""
+
+    def run(video: dict[str, Any], make_conn: ConnFactory) -> Any:
+        from airflow_provider_videodb.operators.index import (
+            IndexScenesOperator,
+            IndexSpokenWordsOperator,
+        )
+        from airflow_provider_videodb.operators.search import SearchVideoOperator
+        from airflow_provider_videodb.operators.upload import UploadVideoOperator
+
+        classes: dict[str, Any] = {
+            "upload": UploadVideoOperator,
+            "index": IndexSpokenWordsOperator,
+            "scenes": IndexScenesOperator,
+            "search": SearchVideoOperator,
+        }
+        make_conn()
+        args = dict(kw)
+        if operator in ("index", "scenes"):
+            args.setdefault("video_id", video["id"])
+        if operator == "search":
+            args.setdefault("query", "a goal")
+        op = classes[operator](task_id=f"bad_{operator}", **args)
+        return op.execute(make_context())
+
+    return run
+
+
 MANY = [[i, i + 0.5] for i in range(MAX_TIMELINE_SEGMENTS + 1)]
 GET_VIDEO = (("GET", "/video/*"),)
 
 CATALOGUE: list[Bad] = [
+    # -- the pipeline's operators: upload, index, scene index, search ------------------------
+    Bad("upload-ftp-url", pipeline_op("upload", source="ftp://host/a.mp4"), "source", "ftp://"),
+    Bad("upload-no-source", pipeline_op("upload", source=""), "source", "''"),
+    Bad("upload-number", pipeline_op("upload", source=42), "source", "42"),
+    Bad(
+        "upload-missing-file",
+        pipeline_op("upload", source="/nonexistent/a.mp4"),
+        "source",
+        "/nonexistent/a.mp4",
+    ),
+    Bad(
+        "upload-url-userinfo",
+        pipeline_op("upload", source="http://u:secret@host/a.mp4"),
+        "source",
+        "http://<user information>@host/a.mp4",
+    ),
+    Bad(
+        "upload-media-type",
+        pipeline_op("upload", source="http://host/a.mp4", media_type="gif"),
+        "media_type",
+        "'gif'",
+    ),
+    Bad(
+        "upload-collection",
+        pipeline_op("upload", source="http://host/a.mp4", collection_id="x y"),
+        "collection_id",
+        "'x y'",
+    ),
+    Bad(
+        "upload-callback",
+        pipeline_op("upload", source="http://host/a.mp4", callback_url="ftp://cb"),
+        "callback_url",
+        "ftp://cb",
+    ),
+    Bad("index-video-id", pipeline_op("index", video_id="../../etc"), "video_id", "'../../etc'"),
+    Bad(
+        "index-language",
+        pipeline_op("index", language_code="english!"),
+        "language_code",
+        "'english!'",
+    ),
+    Bad(
+        "index-segmentation",
+        pipeline_op("index", segmentation_type="paragraph"),
+        "segmentation_type",
+        "'paragraph'",
+    ),
+    Bad(
+        "scenes-extraction-type",
+        pipeline_op("scenes", extraction_type="blob"),
+        "extraction_type",
+        "'blob'",
+    ),
+    Bad(
+        "scenes-config-key",
+        pipeline_op("scenes", extraction_type="time", extraction_config={"tme": 5}),
+        "extraction_config",
+        "tme",
+    ),
+    Bad(
+        "scenes-config-time",
+        pipeline_op("scenes", extraction_type="time", extraction_config={"time": -5}),
+        "time",
+        "-5",
+    ),
+    Bad(
+        "scenes-config-json",
+        pipeline_op("scenes", extraction_config="{time: 5"),
+        "extraction_config",
+        "{time: 5",
+    ),
+    Bad("scenes-name-too-long", pipeline_op("scenes", name="n" * 1000), "name", "nnnnnnnn"),
+    Bad("search-empty-query", pipeline_op("search", query="   "), "query", "'   '"),
+    Bad("search-type", pipeline_op("search", search_type="fuzzy"), "search_type", "'fuzzy'"),
+    Bad("search-index-type", pipeline_op("search", index_type="faces"), "index_type", "'faces'"),
+    Bad(
+        "search-scene-without-index",
+        pipeline_op("search", search_type="scene", index_type="scene"),
+        "scene_index_id",
+        "None",
+    ),
+    Bad(
+        "search-result-threshold",
+        pipeline_op("search", result_threshold=0),
+        "result_threshold",
+        "0",
+    ),
+    Bad(
+        "search-score-threshold",
+        pipeline_op("search", score_threshold=NAN),
+        "score_threshold",
+        "nan",
+    ),
     # -- timelines: shapes and types ---------------------------------------------------
     Bad("timeline-json-garbage", stream_op("[[0, 5], [7"), "timeline", "'[[0, 5], [7'"),
     Bad("timeline-text", stream_op("first ten seconds"), "timeline", "'first ten seconds'"),

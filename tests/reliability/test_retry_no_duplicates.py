@@ -75,12 +75,43 @@ for _name, _deferrable in (("deferrable", True), ("on_worker", False)):
 """
 
 
+PIPELINE_DAG_FILE = """
+import os
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import DAG
+
+from airflow_provider_videodb.operators.index import IndexSpokenWordsOperator
+from airflow_provider_videodb.operators.upload import UploadVideoOperator
+
+RETRY = dict(deferrable=True, poll_interval=0.3, retries=2, retry_delay=timedelta(seconds=0))
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+with DAG("reliability_retry_upload", schedule=None, start_date=START, catchup=False):
+    UploadVideoOperator(
+        task_id="job",
+        source=os.environ.get("RELIABILITY_MEDIA_URL", "http://unset/a.mp4"),
+        collection_id=os.environ.get("RELIABILITY_COLLECTION", "default"),
+        **RETRY,
+    )
+
+with DAG("reliability_retry_index", schedule=None, start_date=START, catchup=False):
+    IndexSpokenWordsOperator(
+        task_id="job",
+        video_id=os.environ.get("RELIABILITY_VIDEO_ID", "m-unset"),
+        force=True,  # a job even if an earlier test indexed the video
+        **RETRY,
+    )
+"""
+
+
 @pytest.fixture
 def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, video: dict[str, Any]) -> Path:
     """A dags folder with the retry DAGs (dag.test() syncs the DAG from its bundle)."""
     folder = tmp_path / "dags"
     folder.mkdir()
     (folder / "reliability_retry_dags.py").write_text(DAG_FILE)
+    (folder / "reliability_retry_pipeline_dags.py").write_text(PIPELINE_DAG_FILE)
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
     # the default "dags-folder" bundle reads the value Airflow computed at import time
     monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(folder))
@@ -88,7 +119,7 @@ def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, video: dict[str
     return folder
 
 
-def _run_clip_dag(folder: Path, dag_id: str) -> Any:
+def _run_dag(folder: Path, dag_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(folder))
@@ -135,7 +166,7 @@ def test_retry_reattaches_instead_of_submitting_again(
     server.set_faults([{**rule, "times": 1}])
     dag_id = "reliability_retry_" + ("deferrable" if deferrable else "on_worker")
 
-    run = _run_clip_dag(dags_folder, dag_id)
+    run = _run_dag(dags_folder, dag_id)
 
     (ti,) = run.get_task_instances()
     journal = server.journal()
@@ -169,14 +200,14 @@ def test_retry_reattaches_instead_of_submitting_again(
 
 
 def test_the_remaining_window_is_what_the_readme_says(
-    server: Any, make_conn: ConnFactory, video: dict[str, Any]
+    server: Any, make_conn: ConnFactory, video: dict[str, Any], logs: LogCapture
 ) -> None:
     """Documents the one window left: the answer to an accepted ``POST /clip`` is lost.
 
     Try 1 gets no answer, so it cannot record the job; the hook does not repeat the POST
     (it may have been taken) and fails clearly. The retry then knows no job and submits a
-    second one: two jobs exist. If this test starts failing, the window closed: update the
-    README.
+    second one: two jobs exist, and the retry's log says that it could not know. If this
+    test starts failing, the window closed: update the README.
     """
     from airflow.sdk.exceptions import TaskDeferred
 
@@ -193,8 +224,65 @@ def test_the_remaining_window_is_what_the_readme_says(
     with pytest.raises(VideoDBTransportError) as raised:
         op.execute(make_context(store))
     assert raised.value.sent is True
-    assert store.values == {}  # nothing to reattach to
+    # Nothing to reattach to: only the mark that the request went out.
+    (record,) = store.values.values()
+    assert "submitting_since" in record and "job_id" not in record
     with pytest.raises(TaskDeferred):
         op.execute(make_context(store))
+    assert "recorded no answer" in logs.text() and "cannot know" in logs.text()
     posts = clip_posts(server.journal())
     assert len(posts) == 2 and all(accepted(p) for p in posts)
+
+
+#: Each pipeline job, and the POST that starts it.
+PIPELINE_JOBS = {
+    "upload": ("reliability_retry_upload", "/collection/*/upload"),
+    "index": ("reliability_retry_index", "/video/*/index"),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(PIPELINE_JOBS))
+def test_a_retried_upload_or_index_task_starts_one_job(
+    kind: str,
+    server: Any,
+    make_conn: ConnFactory,
+    migrated_db: Path,
+    dags_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    new_media: list[Path],
+    media_site: str,
+    fresh_collection: str,
+) -> None:
+    """The first poll of try 1 is refused (404): the task fails while its job runs; try 2
+    finds the job in its task state memory and waits for it: one starting POST in all."""
+    dag_id, start_path = PIPELINE_JOBS[kind]
+    monkeypatch.setenv("RELIABILITY_MEDIA_URL", f"{media_site}/{new_media[0].name}")
+    monkeypatch.setenv("RELIABILITY_COLLECTION", fresh_collection)
+    server.configure(job_seconds=4.0)
+    make_conn()
+    server.set_faults(
+        [
+            {
+                "method": "GET",
+                "path": "/async-response/*",
+                "kind": "status",
+                "status": 404,
+                "times": 1,
+            }
+        ]
+    )
+
+    run = _run_dag(dags_folder, dag_id)
+
+    (ti,) = run.get_task_instances()
+    journal = server.journal()
+    assert [e for e in journal if e["fault"]], "the injected failure never fired"
+    assert ti.state == "success" and ti.try_number == 2, (ti.state, ti.try_number)
+    starts = api_calls(journal, "POST", start_path)
+    assert len(starts) == 1 and accepted(starts[0]), starts
+    result = _xcoms(dag_id, run.run_id, "job")
+    assert result["return_value"]["job_id"] == result["job_id"]
+    if kind == "upload":
+        assert server.video_ids(fresh_collection) == [result["return_value"]["video_id"]]

@@ -1,12 +1,13 @@
-"""Issue 5, item 3: kill the triggerer while clip tasks are deferred; restart it; all finish.
+"""Kill the triggerer while clip, upload and index tasks are deferred; restart it; all finish.
 
 A real Airflow: api-server, scheduler, dag-processor and triggerer as separate processes
-(E2E's harness, ``tests/e2e/real_airflow.py``), LocalExecutor, sqlite. A DAG of several
-deferrable clip tasks runs until every task is ``deferred``; then the triggerer's whole
-process group gets SIGKILL (a crash, no clean shutdown). While it is down the jobs keep
-running at the service. A new triggerer process takes the orphaned triggers over; every task
-must succeed, and the journal must show exactly one ``POST /clip`` per task: the restart
-re-runs triggers (which only read), never the submission.
+(E2E's harness, ``tests/e2e/real_airflow.py``), LocalExecutor, sqlite. A DAG of deferrable
+job tasks — clips, uploads from a URL, spoken-word indexes — runs until every task is
+``deferred``; then the triggerer's whole process group gets SIGKILL (a crash, no clean
+shutdown). While it is down the jobs keep running at the service. A new triggerer process
+takes the orphaned triggers over; every task must succeed, and the journal must show exactly
+one starting ``POST`` per task: the restart re-runs triggers (which only read), never the
+submission.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "reliability_triggerer_restart"
-TASKS = 6
+PER_KIND = 2
+TASKS = 3 * PER_KIND
 JOB_SECONDS = 40.0  # the jobs outlive the triggerer's downtime
 STARTUP_TIMEOUT = 180.0
 RUN_TIMEOUT = 300.0
@@ -48,7 +50,13 @@ from datetime import datetime, timezone
 
 from airflow.sdk import DAG
 
+from airflow_provider_videodb.operators.index import IndexSpokenWordsOperator
+from airflow_provider_videodb.operators.upload import UploadVideoOperator
 from airflow_provider_videodb.operators.videodb import ClipVideoOperator
+
+VIDEOS = os.environ["RELIABILITY_VIDEO_IDS"].split(",")
+URLS = os.environ["RELIABILITY_MEDIA_URLS"].split(",")
+FAST = dict(deferrable=True, poll_interval=1.0)
 
 with DAG(
     "{DAG_ID}",
@@ -57,13 +65,19 @@ with DAG(
     catchup=False,
     max_active_tasks={TASKS},
 ):
-    for index in range({TASKS}):
+    for index in range({PER_KIND}):
         ClipVideoOperator(
-            task_id=f"clip_{{index}}",
-            video_id=os.environ["RELIABILITY_VIDEO_ID"],
-            prompt=f"goal {{index}}",
-            deferrable=True,
-            poll_interval=1.0,
+            task_id=f"clip_{{index}}", video_id=VIDEOS[0], prompt=f"goal {{index}}", **FAST
+        )
+        UploadVideoOperator(
+            task_id=f"upload_{{index}}",
+            source=URLS[index],
+            collection_id=os.environ["RELIABILITY_COLLECTION"],
+            **FAST,
+        )
+        # force: a job even for a video indexed by an earlier test
+        IndexSpokenWordsOperator(
+            task_id=f"index_{{index}}", video_id=VIDEOS[index + 1], force=True, **FAST
         )
 """
 
@@ -78,7 +92,13 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 @pytest.fixture
-def deployment(server: Any, tmp_path: Path, video: dict[str, Any]) -> Iterator[Deployment]:
+def deployment(
+    server: Any,
+    tmp_path: Path,
+    new_media: list[Path],
+    media_site: str,
+    fresh_collection: str,
+) -> Iterator[Deployment]:
     demo = _load("_reliability_demo", ROOT / "scripts" / "run_nightly_demo.py")
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -91,7 +111,9 @@ def deployment(server: Any, tmp_path: Path, video: dict[str, Any]) -> Iterator[D
     env = deployment_env(
         base,
         parallelism=TASKS + 2,
-        RELIABILITY_VIDEO_ID=video["id"],
+        RELIABILITY_VIDEO_IDS=",".join(server.video_ids()),
+        RELIABILITY_MEDIA_URLS=",".join(f"{media_site}/{p.name}" for p in new_media),
+        RELIABILITY_COLLECTION=fresh_collection,
         # A dead triggerer's triggers are taken over once its heartbeat is this old.
         AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="1",
         AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
@@ -107,6 +129,15 @@ def _states(deployment: Deployment, run_id: str) -> dict[str, str]:
         run_id,
     )
     return {task_id: state for task_id, state in rows}
+
+
+def _starts(journal: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The POSTs that start a job, by kind."""
+    return {
+        "clip": clip_posts(journal),
+        "upload": api_calls(journal, "POST", "/collection/*/upload"),
+        "index": api_calls(journal, "POST", "/video/*/index"),
+    }
 
 
 def test_triggerer_killed_and_restarted_every_task_completes_once(
@@ -134,7 +165,7 @@ def test_triggerer_killed_and_restarted_every_task_completes_once(
         states = _states(deployment, run_id)
         return len(states) == TASKS and all(s == "deferred" for s in states.values())
 
-    wait_for("every clip task deferred", all_deferred, deployment, RUN_TIMEOUT)
+    wait_for("every job task deferred", all_deferred, deployment, RUN_TIMEOUT)
     # wait until the triggerer actually polls, then crash it
     wait_for(
         "the triggerer to poll",
@@ -148,7 +179,7 @@ def test_triggerer_killed_and_restarted_every_task_completes_once(
     killed_at = time.time()
     time.sleep(3)
     assert all_deferred(), _states(deployment, run_id)  # nobody resubmitted meanwhile
-    posts_while_down = len(clip_posts(server.journal()))
+    starts_while_down = {kind: len(p) for kind, p in _starts(server.journal()).items()}
 
     deployment.start("triggerer")
 
@@ -157,22 +188,25 @@ def test_triggerer_killed_and_restarted_every_task_completes_once(
         done = {"success", "failed", "upstream_failed"}
         return len(states) == TASKS and all(s in done for s in states.values())
 
-    wait_for("every clip task finished", finished, deployment, RUN_TIMEOUT)
+    wait_for("every job task finished", finished, deployment, RUN_TIMEOUT)
     states = _states(deployment, run_id)
     journal = server.journal()
-    posts = clip_posts(journal)
+    starts = _starts(journal)
+    posts = starts["clip"]
     polls_after = [
         e for e in api_calls(journal, "GET", "/async-response/*") if e["time"] > killed_at
     ]
     print(
         f"\nTRIGGERER RESTART: tasks={TASKS} states={sorted(set(states.values()))} "
-        f"POST /clip={len(posts)} polls after restart={len(polls_after)}"
+        f"starting POSTs={ {kind: len(p) for kind, p in starts.items()} } "
+        f"polls after restart={len(polls_after)}"
     )
     assert all(state == "success" for state in states.values()), states
-    assert posts_while_down == TASKS
-    assert len(posts) == TASKS and all(accepted(p) for p in posts), posts
+    assert starts_while_down == dict.fromkeys(starts, PER_KIND)
+    for kind, sent in starts.items():
+        assert len(sent) == PER_KIND and all(accepted(p) for p in sent), (kind, sent)
     prompts = sorted(p["body"]["prompt"] for p in posts)
-    assert prompts == sorted(f"goal {i}" for i in range(TASKS))
+    assert prompts == sorted(f"goal {i}" for i in range(PER_KIND))
     assert server.stats()["jobs_created"] - jobs_before == TASKS
     # the new triggerer (not a resubmission) brought every job home
     polled_jobs = {e["path"].rsplit("/", 1)[1] for e in polls_after}

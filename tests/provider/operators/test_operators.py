@@ -7,7 +7,6 @@ DAG-level runs (dag.test, mapping) live in the end-to-end suite and test_operato
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import timedelta
@@ -33,67 +32,16 @@ from airflow_provider_videodb.operators.videodb import (
 )
 from airflow_provider_videodb.polling import make_event
 from airflow_provider_videodb.triggers.videodb import ClipJobTrigger
+from tests.provider.operators.operator_support import (
+    MemoryStateStore,
+    clip_posts,
+    make_context,
+    requests_of,
+    run_trigger,
+)
 
 PROMPT = "weather forecast"
 NO_MATCH = "zzqx blorf"
-
-
-class RecordingTI:
-    """Records XCom pushes in order (the operators push before they wait)."""
-
-    def __init__(self) -> None:
-        self.pushed: list[tuple[str, Any]] = []
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        json.dumps(value)  # XCom values must be JSON-serialisable
-        self.pushed.append((key, value))
-
-    @property
-    def xcoms(self) -> dict[str, Any]:
-        return dict(self.pushed)
-
-
-class MemoryStateStore:
-    """The ``task_state_store`` accessor's get/set contract, kept in memory."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.data[key]) if key in self.data else default
-
-    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
-        if value is None:
-            raise ValueError("Cannot set value as None")
-        self.data[key] = json.dumps(value)
-
-
-def make_context(store: MemoryStateStore | None = None) -> dict[str, Any]:
-    context: dict[str, Any] = {"ti": RecordingTI()}
-    if store is not None:
-        context["task_state_store"] = store
-    return context
-
-
-def requests_of(server, method: str | None = None, path_part: str = "") -> list[dict]:
-    return [
-        e
-        for e in server.journal()
-        if (method is None or e["method"] == method) and path_part in e["path"]
-    ]
-
-
-def clip_posts(server) -> list[dict]:
-    return requests_of(server, "POST", "/clip")
-
-
-def run_trigger(trigger: ClipJobTrigger) -> dict:
-    async def collect() -> list[dict]:
-        return [event.payload async for event in trigger.run()]
-
-    events = asyncio.run(collect())
-    assert len(events) == 1
-    return events[0]
 
 
 @pytest.fixture
