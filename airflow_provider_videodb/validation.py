@@ -496,7 +496,9 @@ class UploadRequest:
 
     def __post_init__(self) -> None:
         source = self.source
-        if isinstance(source, os.PathLike):
+        if _object_storage_like(source):  # before PathLike: on Airflow 3.1 it is one
+            _storage_uri(str(source))
+        elif isinstance(source, os.PathLike):
             source = _storage_uri(os.fspath(source))
         elif isinstance(source, str):
             scheme = source.split("://", 1)[0].lower() if "://" in source else ""
@@ -504,8 +506,6 @@ class UploadRequest:
                 source = validate_http_url(source, "source")
             else:
                 source = _storage_uri(source)
-        elif _object_storage_like(source):
-            _storage_uri(str(source))
         else:
             raise VideoDBValidationError(
                 "source",
