@@ -320,6 +320,16 @@ def validate_positive_seconds(field: str, value: Any, maximum: float = MAX_WAIT_
     return seconds
 
 
+def _store_checked(request: Any, checked: dict[str, Any]) -> None:
+    """Set the checked (normalised) fields on a frozen request value, in ``__post_init__``.
+
+    :param request: the request value.
+    :param checked: field name -> checked value.
+    """
+    for name, value in checked.items():
+        object.__setattr__(request, name, value)
+
+
 @dataclass(frozen=True)
 class ClipRequest:
     """A clip job to submit, every field checked once, on its way in (before any request).
@@ -360,8 +370,7 @@ class ClipRequest:
             if self.collection_id is None
             else validate_collection_id(self.collection_id),
         }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+        _store_checked(self, checked)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of ``POST /video/{id}/clip``."""
@@ -521,8 +530,7 @@ class UploadRequest:
             "callback_url": _optional(self.callback_url, validate_callback_url),
             "collection_id": _optional(self.collection_id, validate_collection_id),
         }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+        _store_checked(self, checked)
 
     @property
     def is_url(self) -> bool:
@@ -629,8 +637,7 @@ class SpokenIndexRequest:
             "callback_url": _optional(self.callback_url, validate_callback_url),
             "collection_id": _optional(self.collection_id, validate_collection_id),
         }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+        _store_checked(self, checked)
 
     def body(self) -> dict[str, Any]:
         """What the SDK's ``index_spoken_words`` sends."""
@@ -764,8 +771,7 @@ class SceneIndexRequest:
             "callback_url": _optional(self.callback_url, validate_callback_url),
             "collection_id": _optional(self.collection_id, validate_collection_id),
         }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+        _store_checked(self, checked)
 
     def body(self) -> dict[str, Any]:
         """What the SDK's ``index_scenes`` sends (no pre-made scenes, no sandbox)."""
@@ -821,8 +827,7 @@ class SearchRequest:
             "score_threshold": _optional(self.score_threshold, _score_threshold),
             "result_threshold": _optional(self.result_threshold, _result_threshold),
         }
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
+        _store_checked(self, checked)
         if self.search_type == "scene" and self.index_type != "scene":
             raise VideoDBValidationError(
                 "index_type", self.index_type, "scene search needs index_type 'scene'"

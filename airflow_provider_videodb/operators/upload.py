@@ -50,14 +50,11 @@ class UploadVideoOperator(PlayerLinkMixin, VideoDBJobOperator):
     :param media_type: ``video``, ``audio`` or ``image`` (templated).
     :param callback_url: an http(s) URL the service POSTs the result to; the task still
         polls (templated).
-    :param collection_id: the collection to upload into; default: the connection's (templated).
-    :param deferrable: wait on the triggerer (True) or on the worker (False); ``None``:
-        ``[videodb] default_deferrable``, True unless set.
-    :param poll_interval: seconds between polls.
-    :param timeout: wall-clock limit of the wait, in seconds (at most 30 days).
-    :param max_consecutive_failures: transient poll failures tolerated in a row (0-1000).
-    :param max_poll_interval: let the interval grow for long jobs, up to this many seconds.
-    :param videodb_conn_id: the Airflow connection of type ``videodb``.
+
+    The wait and connection parameters (``collection_id``, ``deferrable``,
+    ``poll_interval``, ``timeout``, ``max_consecutive_failures``, ``max_poll_interval``,
+    ``videodb_conn_id``) are those of
+    :class:`~airflow_provider_videodb.operators.jobs.VideoDBJobOperator`.
     """
 
     template_fields: Sequence[str] = (
