@@ -100,3 +100,72 @@ def test_server_ingest_smoke(tmp_path: Path) -> None:
     assert "machine: " in proc.stdout
     # Nothing left behind: the server's data dir and the direct outputs (RAM disk) are gone.
     assert not Path(figures["scratch"]).exists()
+
+
+PIPELINE_SCRIPT = ROOT / "bench" / "pipeline.py"
+PIPELINE_KINDS = {
+    "find_new_media": 1,
+    "upload": 3,
+    "index_spoken_words": 3,
+    "full_stream": 3,
+    "clip": 3,
+    "search": 3,
+    "plan_trailer": 3,
+    "trailer": 3,
+    "publish_manifest": 1,
+}
+PIPELINE_KEYS = {
+    "run_s",
+    "videos_per_hour",
+    "wall_s",
+    "startup_s",
+    "airflow_cpu_s",
+    "server_cpu_s",
+    "others_cpu_s",
+    "requests",
+    "polls",
+}
+
+
+def test_pipeline_smoke(tmp_path: Path) -> None:
+    """``--quick``: 3 videos through a real deployment and through ``airflow dags test``."""
+    out = tmp_path / "pipeline.json"
+    cmd = [sys.executable, str(PIPELINE_SCRIPT), "--quick", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+    figures = json.loads(out.read_text())
+    rows = figures["rows"]
+    assert sorted(r["mode"] for r in rows) == ["dags-test", "real"]
+    for row in rows:
+        assert row.keys() >= PIPELINE_KEYS, row.keys()
+        assert (row["n"], row["videos"]) == (3, 3)  # every copy uploaded and in the manifest
+        kinds = {k["kind"]: k for k in row["kinds"]}
+        assert {kind: k["count"] for kind, k in kinds.items()} == PIPELINE_KINDS
+        # The two job tasks per video deferred once each (inline in dags test), nothing else.
+        deferring = {kind for kind, k in kinds.items() if k["deferrals"]}
+        assert deferring == {"index_spoken_words", "clip"}, row["kinds"]
+        assert all(kinds[kind]["deferrals"] == 3 for kind in deferring)
+        # The server saw one job per index and clip (file uploads register at once).
+        assert row["jobs_created"] == 6
+        endpoints = row["endpoints"]
+        for endpoint in ("POST /video/{id}/index", "POST /video/{id}/clip",
+                         "POST /collection/{id}/upload", "POST /upload/{id}"):  # fmt: skip
+            assert endpoints[endpoint] == 3, endpoints
+        assert "POST /collection" not in endpoints  # counted from the trigger on
+    for unit in ("videos/h", "running med s", "deferred total s", "queued total s", "run s"):
+        assert unit in proc.stdout
+    assert "machine: " in proc.stdout
+    # Nothing left behind: the scratch directory is gone and every process it started stopped.
+    assert not Path(figures["scratch"]).exists()
+    for pid in (pid for row in rows for pid in row["pids"]):
+        assert not _ours_alive(pid), pid
+
+
+def _ours_alive(pid: int) -> bool:
+    """Process ``pid`` still runs Airflow or the local server (not a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"airflow" in cmdline or b"videodb_local_server" in cmdline
