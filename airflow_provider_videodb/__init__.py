@@ -47,7 +47,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "triggers": [
-            {"integration-name": _INTEGRATION, "python-modules": [f"{_PACKAGE}.triggers.videodb"]}
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [f"{_PACKAGE}.triggers.videodb", f"{_PACKAGE}.triggers.events"],
+            }
         ],
         "connection-types": [
             {
@@ -65,6 +68,16 @@ def get_provider_info() -> dict[str, Any]:
                         "collection_id": "default",
                     },
                 },
+            }
+        ],
+        # The videodb:// asset scheme (airflow_provider_videodb.assets). Airflow 3 reads only
+        # "asset-uris" ("dataset-uris" is the deprecated Airflow 2 name, not read by 3.x).
+        "asset-uris": [
+            {
+                "schemes": ["videodb"],
+                "handler": f"{_PACKAGE}.assets.normalize_uri",
+                "factory": f"{_PACKAGE}.assets.create_asset",
+                "to_openlineage_converter": f"{_PACKAGE}.assets.to_openlineage_dataset",
             }
         ],
         "extra-links": [f"{_PACKAGE}.links.videodb.VideoDBPlayerLink"],

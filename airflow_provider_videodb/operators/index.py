@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_videodb.lineage import report_lineage
 from airflow_provider_videodb.operators.jobs import JobOutcome, VideoDBJobOperator
 from airflow_provider_videodb.validation import (
     SceneIndexRequest,
@@ -109,6 +110,14 @@ class IndexSpokenWordsOperator(VideoDBJobOperator):
             self.log.info("Video %s is already indexed; nothing to do", request.video_id)
         else:
             self.log.info("Indexed the spoken words of video %s", request.video_id)
+        report_lineage(
+            self,
+            context,
+            hook,
+            reads=[{"video_id": request.video_id}],
+            writes=[{"video_id": request.video_id, "index": True}],
+            job_id=outcome.job_id,
+        )
         return {
             "video_id": request.video_id,
             "index_type": "spoken_word",
@@ -230,6 +239,15 @@ class IndexScenesOperator(VideoDBJobOperator):
 
         scene_index_id = parse_scene_index_id(outcome.data, outcome.info)
         self.log.info("Video %s: scene index %s", request.video_id, scene_index_id)
+        report_lineage(
+            self,
+            context,
+            hook,
+            reads=[{"video_id": request.video_id}],
+            writes=[{"video_id": request.video_id, "scene_index_id": scene_index_id}],
+            job_id=outcome.job_id,
+            prompt=request.prompt,
+        )
         return {
             "video_id": request.video_id,
             "scene_index_id": scene_index_id,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_videodb.lineage import LineageMixin
 from airflow_provider_videodb.operators.common import (
     DEFAULT_CONN_ID,
     DEFERRAL_MARGIN_SECONDS,
@@ -72,7 +73,7 @@ class JobOutcome:
         return None if self.output_url is None else poll_request_info(self.output_url)
 
 
-class VideoDBJobOperator(BaseOperator):
+class VideoDBJobOperator(LineageMixin, BaseOperator):
     """Base class: start one job on the service, wait for it (deferred by default), finish.
 
     Subclasses set :attr:`job_kind` and :attr:`state_key` and implement ``_request``,
@@ -265,6 +266,7 @@ class VideoDBJobOperator(BaseOperator):
 
     def _waiting_for(self, context: Context, job: AsyncJob, started_at: float) -> JobWait:
         self._push_job(context, job)
+        self.videodb_job_id = job.job_id  # for the OpenLineage facets of a failure
         return JobWait(
             job.job_id, job.output_url, time.time() + self.timeout, started_at, self.wait_policy
         )
@@ -293,6 +295,7 @@ class VideoDBJobOperator(BaseOperator):
         ):
             raise VideoDBError(f"Unexpected event from the {self.job_kind} job trigger: {event!r}")
         job_id = str(event.get("job_id"))
+        self.videodb_job_id = job_id  # for the OpenLineage facets of a failure
         message = str(event.get("message") or "")
         if event["status"] == "error":
             raise VideoDBJobFailedError(job_id, message)

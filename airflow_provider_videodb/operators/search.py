@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_videodb.lineage import LineageMixin, report_lineage
 from airflow_provider_videodb.operators.common import (
     DEFAULT_CONN_ID,
     PlayerLinkMixin,
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SearchVideoOperator(PlayerLinkMixin, BaseOperator):
+class SearchVideoOperator(LineageMixin, PlayerLinkMixin, BaseOperator):
     """Search a video (``video_id``) or a whole collection (no ``video_id``).
 
     Semantic or keyword search over the spoken words (the video must have been indexed, see
@@ -122,6 +123,14 @@ class SearchVideoOperator(PlayerLinkMixin, BaseOperator):
                     request.video_id, shots, collection_id=request.collection_id
                 )
                 self._push_player_url(context, stream.get("player_url"))
+            report_lineage(
+                self,
+                context,
+                hook,
+                reads=[{"video_id": request.video_id}],
+                writes=[{"video_id": request.video_id, "stream_url": stream.get("stream_url")}],
+                query=request.query,
+            )
             return {
                 "query": request.query,
                 "video_id": request.video_id,

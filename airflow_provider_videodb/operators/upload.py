@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_videodb.lineage import report_lineage, source_spec
 from airflow_provider_videodb.operators.common import PlayerLinkMixin
 from airflow_provider_videodb.operators.jobs import JobOutcome, VideoDBJobOperator
 from airflow_provider_videodb.validation import UploadRequest
@@ -110,6 +111,14 @@ class UploadVideoOperator(PlayerLinkMixin, VideoDBJobOperator):
         player_url = media.get("player_url")
         self._push_player_url(context, player_url)
         self.log.info("Uploaded %s %s (%s)", request.media_type, media_id, media.get("name"))
+        report_lineage(
+            self,
+            context,
+            hook,
+            reads=[None if request.is_url else source_spec(request.source)],
+            writes=[{"video_id": media_id}],
+            job_id=outcome.job_id,
+        )
         return {
             "media_id": media_id,
             "video_id": media_id if request.media_type == "video" else None,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_videodb.job_memory import CLIP_JOB_STATE_KEY
+from airflow_provider_videodb.lineage import LineageMixin, report_lineage
 from airflow_provider_videodb.operators.common import (
     DEFAULT_CONN_ID,
     PlayerLinkMixin,
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-class GenerateStreamOperator(PlayerLinkMixin, BaseOperator):
+class GenerateStreamOperator(LineageMixin, PlayerLinkMixin, BaseOperator):
     """Make an HLS stream of a whole video, or of a timeline of its segments.
 
     The timeline (``[[start, end], ...]`` seconds, or its JSON string as templating yields)
@@ -108,6 +109,13 @@ class GenerateStreamOperator(PlayerLinkMixin, BaseOperator):
         finally:
             hook.close()
         self._push_player_url(context, stream.get("player_url"))
+        report_lineage(
+            self,
+            context,
+            hook,
+            reads=[{"video_id": video_id}],
+            writes=[{"video_id": video_id, "stream_url": stream["stream_url"]}],
+        )
         return {
             "video_id": video_id,
             "stream_url": stream["stream_url"],
@@ -231,6 +239,15 @@ class ClipVideoOperator(PlayerLinkMixin, VideoDBJobOperator):
         else:
             self.log.warning("Job %s matched no shots; returning no stream", job_id)
         self.log.info("Job %s: %d shot(s)", job_id, len(shots))
+        report_lineage(
+            self,
+            context,
+            hook,
+            reads=[{"video_id": video_id}],
+            writes=[{"video_id": video_id, "stream_url": stream.get("stream_url")}],
+            job_id=job_id,
+            prompt=request.prompt,
+        )
         return {
             "job_id": job_id,
             "video_id": video_id,

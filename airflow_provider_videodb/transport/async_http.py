@@ -192,3 +192,32 @@ async def poll_job_status(
         finally:
             await transport.release(held)
     return parse_job_status(payload, info)
+
+
+async def list_videos(
+    settings: VideoDBSettings,
+    collection_id: str,
+    *,
+    session: aiohttp.ClientSession,
+) -> list[dict]:
+    """The videos of a collection (``GET /video?collection_id=``), in ONE attempt.
+
+    Each video is read by :func:`~..responses.parse_video`, as on the sync path; a failure
+    raises the typed error (``retryable`` set) for the caller's failure budget.
+
+    :param settings: the connection's settings (origin, key, timeouts, TLS).
+    :param collection_id: the collection (checked, never sent unchecked).
+    :param session: the loop's shared session.
+    """
+    from urllib.parse import urlencode
+
+    from airflow_provider_videodb.responses import data_of, parse_video, response_error
+    from airflow_provider_videodb.validation import validate_collection_id
+
+    query = urlencode({"collection_id": validate_collection_id(collection_id)})
+    info = RequestInfo("GET", "/video")
+    payload = await _get(session, settings, f"{settings.url('/video')}?{query}", info)
+    videos = data_of(payload, info).get("videos")
+    if not isinstance(videos, list):
+        raise response_error(info, f"'videos' is not a list: {type(videos).__name__}")
+    return [parse_video(video, info) for video in videos]

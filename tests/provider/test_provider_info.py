@@ -87,8 +87,9 @@ def test_connection_form_is_declared(manager):
 
 def test_trigger_module_is_registered(manager):
     ours = [info for info in manager.trigger if info.package_name == PACKAGE]
-    assert [info.trigger_class_name for info in ours] == [
-        "airflow_provider_videodb.triggers.videodb"
+    assert sorted(info.trigger_class_name for info in ours) == [
+        "airflow_provider_videodb.triggers.events",
+        "airflow_provider_videodb.triggers.videodb",
     ]
 
 
