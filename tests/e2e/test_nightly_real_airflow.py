@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e_support import DEMO_PROMPT, NIGHTLY_DAG_ID
+from e2e_support import DAGS_FOLDER, DEMO_PROMPT, NIGHTLY_DAG_ID
 from real_airflow import Deployment, deployed, deployment_env, port_open, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -32,9 +33,15 @@ JOB_SECONDS = 6.0  # long enough that a clip task sits in `deferred` for a few p
 
 @pytest.fixture
 def deployment(server: Any, tmp_path: Path, demo: ModuleType) -> Iterator[Deployment]:
+    # Only the nightly DAG: the other examples' asset watchers would hold triggers of their own.
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(DAGS_FOLDER / f"{NIGHTLY_DAG_ID}.py", dags / f"{NIGHTLY_DAG_ID}.py")
     home = tmp_path / "airflow-home"
     home.mkdir()
-    base = demo.airflow_env(home, base_url=server.base_url, api_key=server.api_key)
+    base = demo.airflow_env(
+        home, base_url=server.base_url, api_key=server.api_key, dags_folder=dags
+    )
     with deployed(home, deployment_env(base, parallelism=4)) as deployment:
         yield deployment
 
