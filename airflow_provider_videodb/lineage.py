@@ -10,8 +10,11 @@
    OpenLineage provider registers one); otherwise it is a no-op collector;
 3. adds the produced assets to every ``AssetAlias`` among the task's ``outlets``, so that
    the Assets view of Airflow lists the videos, indexes and streams a run produced (the
-   collector does not feed the Assets view: only outlets do). An ``Asset`` outlet a DAG
-   author names himself is Airflow's own business and needs nothing from here.
+   collector does not feed the Assets view: only outlets do). Every VideoDB operator has
+   the alias :data:`DEFAULT_ALIAS` among its outlets unless told otherwise
+   (``lineage_alias``, see :class:`LineageMixin`), so a DAG author who writes nothing gets
+   them too. An ``Asset`` outlet a DAG author names himself is Airflow's own business and
+   needs nothing from here.
 
 Lineage never fails a task: an asset that cannot be named (a stream URL with an odd file
 name, say) is logged and left out.
@@ -29,9 +32,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_videodb.assets import create_asset
+from airflow_provider_videodb.exceptions import VideoDBValidationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,6 +43,11 @@ if TYPE_CHECKING:
     from airflow_provider_videodb.hooks.videodb import VideoDBHook
 
 log = logging.getLogger(__name__)
+
+#: The ``AssetAlias`` every VideoDB operator feeds unless given ``lineage_alias=None``: what
+#: its tasks produced appears in the Assets view, and a DAG can be scheduled on it
+#: (``schedule=[AssetAlias("videodb")]``: a run whenever any VideoDB task produced something).
+DEFAULT_ALIAS = "videodb"
 
 #: What names one asset: keyword arguments of :func:`~airflow_provider_videodb.assets.create_asset`
 #: without the collection (``{"video_id": ...}``, ``{"video_id": ..., "stream_url": ...}``), or
@@ -141,8 +150,6 @@ def _to_collector(hook: VideoDBHook, inputs: list[Asset], outputs: list[Asset]) 
 
 
 def _to_alias_outlets(operator: Any, context: Context, outputs: list[Asset]) -> None:
-    from airflow.sdk import AssetAlias
-
     aliases = [outlet for outlet in operator.outlets or () if isinstance(outlet, AssetAlias)]
     events = context.get("outlet_events")
     if not aliases or not outputs:
@@ -169,6 +176,23 @@ class LineageMixin:
     #: The job this run waited for, once known (a job operator sets it before waiting).
     videodb_job_id: str | None = None
 
+    def _add_lineage_alias(self, lineage_alias: str | None) -> None:
+        """Add the ``AssetAlias`` named ``lineage_alias`` to the task's outlets (from
+        ``__init__``: an operator's own signature takes the parameter, so that
+        ``.partial()`` accepts it).
+
+        :param lineage_alias: the alias the produced ``videodb://`` assets are added to
+            (default :data:`DEFAULT_ALIAS`); ``None``: none beyond the ``outlets`` given.
+        """
+        if lineage_alias is not None and (not isinstance(lineage_alias, str) or not lineage_alias):
+            raise VideoDBValidationError(
+                "lineage_alias", lineage_alias, "must be a non-empty string or None"
+            )
+        self.lineage_alias = lineage_alias
+        outlets: list[Any] = self.outlets  # type: ignore[attr-defined]
+        if lineage_alias and not any(_is_alias(outlet, lineage_alias) for outlet in outlets):
+            outlets.append(AssetAlias(lineage_alias))
+
     def _lineage_facts(self) -> dict[str, str]:
         """The run facts known without a result: the job waited for, the prompt or query."""
         facts = {"job_id": self.videodb_job_id} if self.videodb_job_id else {}
@@ -194,3 +218,7 @@ class LineageMixin:
         :param task_instance: the failed task instance (unused).
         """
         return self.get_openlineage_facets_on_complete(task_instance)
+
+
+def _is_alias(outlet: Any, name: str) -> bool:
+    return isinstance(outlet, AssetAlias) and outlet.name == name

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_videodb.lineage import LineageMixin
+from airflow_provider_videodb.lineage import DEFAULT_ALIAS, LineageMixin
 from airflow_provider_videodb.operators.common import (
     DEFAULT_CONN_ID,
     DEFERRAL_MARGIN_SECONDS,
@@ -88,6 +88,9 @@ class VideoDBJobOperator(LineageMixin, BaseOperator):
     :param max_consecutive_failures: transient poll failures tolerated in a row (0-1000).
     :param max_poll_interval: let the interval grow for long jobs, up to this many seconds.
     :param videodb_conn_id: the Airflow connection of type ``videodb``.
+    :param lineage_alias: the ``AssetAlias`` the produced ``videodb://`` assets are added
+        to, so that they appear in the Assets view (default ``videodb``); None: only the
+        ``outlets`` given.
     """
 
     #: What the job is, in messages and in the trigger (``clip``, ``upload``, ...).
@@ -105,9 +108,11 @@ class VideoDBJobOperator(LineageMixin, BaseOperator):
         max_consecutive_failures: int = 5,
         max_poll_interval: float | None = None,
         videodb_conn_id: str = DEFAULT_CONN_ID,
+        lineage_alias: str | None = DEFAULT_ALIAS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._add_lineage_alias(lineage_alias)
         self.collection_id = collection_id
         self.deferrable = (
             default_deferrable() if deferrable is None else validate_bool("deferrable", deferrable)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_videodb.lineage import LineageMixin, report_lineage
+from airflow_provider_videodb.lineage import DEFAULT_ALIAS, LineageMixin, report_lineage
 from airflow_provider_videodb.operators.common import (
     DEFAULT_CONN_ID,
     PlayerLinkMixin,
@@ -50,6 +50,9 @@ class SearchVideoOperator(LineageMixin, PlayerLinkMixin, BaseOperator):
     :param compile_stream: also compile the shots into one stream.
     :param fail_on_empty: fail when nothing matched.
     :param videodb_conn_id: the Airflow connection of type ``videodb``.
+    :param lineage_alias: the ``AssetAlias`` the produced ``videodb://`` assets are added
+        to, so that they appear in the Assets view (default ``videodb``); None: only the
+        ``outlets`` given.
     """
 
     template_fields: Sequence[str] = (
@@ -78,9 +81,11 @@ class SearchVideoOperator(LineageMixin, PlayerLinkMixin, BaseOperator):
         compile_stream: bool = False,
         fail_on_empty: bool = False,
         videodb_conn_id: str = DEFAULT_CONN_ID,
+        lineage_alias: str | None = DEFAULT_ALIAS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._add_lineage_alias(lineage_alias)
         self.query = query
         self.video_id = video_id
         self.collection_id = collection_id

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_videodb.job_memory import CLIP_JOB_STATE_KEY
-from airflow_provider_videodb.lineage import LineageMixin, report_lineage
+from airflow_provider_videodb.lineage import DEFAULT_ALIAS, LineageMixin, report_lineage
 from airflow_provider_videodb.operators.common import (
     DEFAULT_CONN_ID,
     PlayerLinkMixin,
@@ -60,6 +60,9 @@ class GenerateStreamOperator(LineageMixin, PlayerLinkMixin, BaseOperator):
         video's length, at most 1,000 segments (templated).
     :param collection_id: the video's collection; default: the connection's (templated).
     :param videodb_conn_id: the Airflow connection of type ``videodb``.
+    :param lineage_alias: the ``AssetAlias`` the produced ``videodb://`` assets are added
+        to, so that they appear in the Assets view (default ``videodb``); None: only the
+        ``outlets`` given.
     """
 
     template_fields: Sequence[str] = ("video_id", "timeline", "collection_id")
@@ -72,9 +75,11 @@ class GenerateStreamOperator(LineageMixin, PlayerLinkMixin, BaseOperator):
         timeline: Any = None,
         collection_id: str | None = None,
         videodb_conn_id: str = DEFAULT_CONN_ID,
+        lineage_alias: str | None = DEFAULT_ALIAS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._add_lineage_alias(lineage_alias)
         self.video_id = video_id
         self.timeline = timeline
         self.collection_id = collection_id

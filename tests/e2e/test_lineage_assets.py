@@ -1,6 +1,8 @@
-"""The Assets view gets what a run produced: ``dag.test()`` of a DAG whose tasks have an
-``AssetAlias`` outlet, against the local server, then Airflow's own metadata DB (what the Assets
-view and its REST API read) holds the ``videodb://`` assets and their events."""
+"""The Assets view gets what a run produced: ``dag.test()`` against the local server, then
+Airflow's own metadata DB (what the Assets view and its REST API read) holds the ``videodb://``
+assets and their events. Two DAGs: one whose tasks name an ``AssetAlias`` outlet, and one that
+writes nothing (the operators' default alias, a mapped upload among them), where a task with
+``lineage_alias=None`` produces no asset."""
 
 from __future__ import annotations
 
@@ -41,7 +43,44 @@ lineage_assets()
 '''
 
 
+#: Nothing about assets written: the default alias of every operator, on a mapped task too.
+_DAG_FILE_DEFAULTS = f'''
+from airflow.sdk import dag
+
+from airflow_provider_videodb.operators.upload import UploadVideoOperator
+from airflow_provider_videodb.operators.videodb import GenerateStreamOperator
+
+
+@dag(dag_id="{DAG_ID}", schedule=None, params={{"source": "", "collection_id": "default"}})
+def lineage_assets():
+    upload = UploadVideoOperator.partial(
+        task_id="upload", collection_id="{{{{ params.collection_id }}}}"
+    ).expand(source=["{{{{ params.source }}}}"])
+    stream = GenerateStreamOperator(
+        task_id="stream",
+        video_id="{{{{ ti.xcom_pull(task_ids='upload', map_indexes=0)['video_id'] }}}}",
+        timeline=[[0, 2]],
+        collection_id="{{{{ params.collection_id }}}}",
+    )
+    unlisted = GenerateStreamOperator(
+        task_id="unlisted",
+        video_id="{{{{ ti.xcom_pull(task_ids='upload', map_indexes=0)['video_id'] }}}}",
+        timeline=[[0, 1]],
+        collection_id="{{{{ params.collection_id }}}}",
+        lineage_alias=None,
+    )
+    upload >> [stream, unlisted]
+
+
+lineage_assets()
+'''
+
+
+@pytest.mark.parametrize(
+    "dag_file", [_DAG_FILE, _DAG_FILE_DEFAULTS], ids=["alias-outlets", "nothing-written"]
+)
 def test_a_run_puts_its_videos_and_streams_in_the_assets_view(
+    dag_file: str,
     videodb_conn: str,
     airflow_db: Path,
     tmp_path: Path,
@@ -60,7 +99,7 @@ def test_a_run_puts_its_videos_and_streams_in_the_assets_view(
 
     folder = tmp_path / "dags"
     folder.mkdir()
-    (folder / "lineage_assets.py").write_text(_DAG_FILE)
+    (folder / "lineage_assets.py").write_text(dag_file)
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
     monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(folder))
     bag = DagBag(str(folder))
@@ -77,7 +116,7 @@ def test_a_run_puts_its_videos_and_streams_in_the_assets_view(
                 XComModel.get_many(
                     run_id=run.run_id, dag_ids=DAG_ID, task_ids=task_id, key="return_value"
                 )
-            ).one()
+            ).first()
             return XComModel.deserialize_value(row)
 
         video = returned("upload")["video_id"]
@@ -95,3 +134,12 @@ def test_a_run_puts_its_videos_and_streams_in_the_assets_view(
             assert [(e.source_run_id, e.source_task_id) for e in events] == [
                 (run.run_id, expected[asset.uri])
             ]
+
+        if dag_file is _DAG_FILE_DEFAULTS:  # the opted-out task's stream is nobody's asset
+            unlisted = returned("unlisted")["stream_url"].rsplit("/", 1)[-1]
+            unlisted_uri = f"videodb://{fresh_collection}/{video}/stream/"
+            unlisted_uri += unlisted.removesuffix(".m3u8")
+            assert unlisted_uri not in expected
+            assert not session.scalars(
+                select(AssetModel).where(AssetModel.uri == unlisted_uri)
+            ).all()

@@ -147,6 +147,13 @@ CATALOGUE: list[Bad] = [
     Bad("upload-no-source", pipeline_op("upload", source=""), "source", "''"),
     Bad("upload-number", pipeline_op("upload", source=42), "source", "42"),
     Bad(
+        "lineage-alias-empty",
+        pipeline_op("index", lineage_alias=""),
+        "lineage_alias",
+        "''",
+    ),
+    Bad("lineage-alias-number", stream_op(None, lineage_alias=7), "lineage_alias", "7"),
+    Bad(
         "upload-missing-file",
         pipeline_op("upload", source="/nonexistent/a.mp4"),
         "source",
