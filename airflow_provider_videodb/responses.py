@@ -613,6 +613,18 @@ def parse_video(video: Mapping[str, Any], info: RequestInfo | None = None) -> di
     return _media_object(video, info, "video", ("stream_url", "player_url"))
 
 
+def parse_video_list(payload: Any, info: RequestInfo) -> list[dict[str, Any]]:
+    """The ``videos`` of a listing (``GET /video``), each read by :func:`parse_video`.
+
+    :param payload: the decoded answer.
+    :param info: the request, for messages.
+    """
+    videos = data_of(payload, info).get("videos")
+    if not isinstance(videos, list):
+        raise response_error(info, f"'videos' is not a list: {type(videos).__name__}")
+    return [parse_video(video, info) for video in videos]
+
+
 def _media_object(
     media: Any, info: RequestInfo | None, what: str, url_keys: Iterable[str]
 ) -> dict[str, Any]:

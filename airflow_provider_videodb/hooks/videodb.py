@@ -62,6 +62,7 @@ from airflow_provider_videodb.responses import (
     parse_transcript,
     parse_upload_url,
     parse_video,
+    parse_video_list,
     poll_request_info,
     response_error,
     upload_request_info,
@@ -362,10 +363,7 @@ class VideoDBHook(BaseHook):
         payload = self.request(
             "GET", "/video", params={"collection_id": self._collection(collection_id)}, info=info
         )
-        videos = data_of(payload, info).get("videos")
-        if not isinstance(videos, list):
-            raise response_error(info, f"'videos' is not a list: {type(videos).__name__}")
-        return [parse_video(video, info) for video in videos]
+        return parse_video_list(payload, info)
 
     def generate_stream(
         self,

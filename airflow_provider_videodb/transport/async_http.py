@@ -211,13 +211,10 @@ async def list_videos(
     """
     from urllib.parse import urlencode
 
-    from airflow_provider_videodb.responses import data_of, parse_video, response_error
+    from airflow_provider_videodb.responses import parse_video_list
     from airflow_provider_videodb.validation import validate_collection_id
 
     query = urlencode({"collection_id": validate_collection_id(collection_id)})
     info = RequestInfo("GET", "/video")
     payload = await _get(session, settings, f"{settings.url('/video')}?{query}", info)
-    videos = data_of(payload, info).get("videos")
-    if not isinstance(videos, list):
-        raise response_error(info, f"'videos' is not a list: {type(videos).__name__}")
-    return [parse_video(video, info) for video in videos]
+    return parse_video_list(payload, info)
