@@ -1,0 +1,342 @@
+"""The provider in a real Airflow cluster: Postgres, Redis, Celery workers, two triggerers.
+
+One cluster for the module (``conftest.py``), beside the session's local VideoDB server.
+
+1. The nightly pipeline DAG over 50 videos (http URLs on loopback, so each upload is a job)
+   runs to success; every upload, index and clip task went through ``deferred``; its trigger
+   ran in one of the two triggerer processes (its ``.trigger.<TriggererJob id>.log`` beside
+   the task's log, and the ``triggerer_id`` seen in the trigger table agree) and the triggers
+   of each kind are spread over both; the server's journal shows exactly one starting ``POST``
+   per task.
+2. One triggerer is SIGKILLed while more than 20 jobs wait: the other takes its triggers over
+   (``triggerer_id`` in the trigger table), every task succeeds, and each task still started
+   exactly one job. The killed triggerer is started again afterwards.
+
+Figures (videos, tasks, jobs per triggerer, tasks per worker, takeover and kill-to-last-job
+noticed times, wall time) are printed; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.cluster import Cluster
+from tests.cluster.conftest import (
+    KILL_CLIPS,
+    KILL_DAG_ID,
+    NIGHT_VIDEOS,
+    KillSetup,
+    MediaSite,
+    new_collection,
+)
+from tests.e2e.e2e_support import DEMO_PROMPT, NIGHTLY_DAG_ID
+from tests.e2e.real_airflow import wait_for
+from tests.reliability.conftest import accepted, api_calls
+
+#: The module's cluster starts inside the first test's budget (pytest-timeout counts fixtures).
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(1800)]
+
+STARTUP_TIMEOUT = 240.0
+NIGHT_TIMEOUT = 900.0
+KILL_TIMEOUT = 600.0
+NIGHT_JOB_SECONDS = 1.0
+#: The crash test's jobs outlive the submission of all of them, the kill and the takeover.
+KILL_JOB_SECONDS = 40.0
+#: Jobs that must be waiting when a triggerer is killed.
+MIN_WAITING = 20
+#: The pipeline's job tasks (each must wait on the triggerer) and their starting POST.
+JOB_STARTS = {
+    "upload": "/collection/*/upload",
+    "index_spoken_words": "/video/*/index",
+    "clip": "/video/*/clip",
+}
+DONE = {"success", "failed", "upstream_failed", "skipped"}
+
+
+def _wait_parsed(cluster: Cluster, dag_id: str) -> None:
+    wait_for(
+        f"{dag_id} to be parsed",
+        lambda: cluster.query("select 1 from serialized_dag where dag_id = %s", dag_id),
+        cluster,
+        STARTUP_TIMEOUT,
+    )
+
+
+def _trigger(cluster: Cluster, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    run_id = f"cluster_{secrets.token_hex(4)}"
+    args = ["dags", "trigger", dag_id, "--run-id", run_id]
+    cluster.cli(*args, *(["--conf", json.dumps(conf)] if conf else []))
+    return run_id
+
+
+class RunWatch:
+    """Samples one DAG run: every state each task instance was seen in, and the triggerer
+    (``trigger.triggerer_id``) each deferred one was seen assigned to."""
+
+    def __init__(self, cluster: Cluster, dag_id: str, run_id: str) -> None:
+        self.cluster = cluster
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.states: dict[tuple[str, int], set[str]] = {}
+        self.current: dict[tuple[str, int], str | None] = {}
+        self.assigned: dict[tuple[str, int], set[int]] = {}
+        self.max_deferred = 0
+
+    def sample(self) -> str | None:
+        """One look at the metadata database; the run's state once it is final."""
+        rows = self.cluster.query(
+            "select ti.task_id, ti.map_index, ti.state, t.triggerer_id from task_instance ti"
+            " left join trigger t on t.id = ti.trigger_id"
+            " where ti.dag_id = %s and ti.run_id = %s",
+            self.dag_id,
+            self.run_id,
+        )
+        for task_id, map_index, state, triggerer_id in rows:
+            key = (task_id, map_index)
+            self.current[key] = state
+            self.states.setdefault(key, set()).add(state)
+            if state == "deferred" and triggerer_id is not None:
+                self.assigned.setdefault(key, set()).add(int(triggerer_id))
+        self.max_deferred = max(self.max_deferred, list(self.current.values()).count("deferred"))
+        run = self.cluster.query(
+            "select state from dag_run where dag_id = %s and run_id = %s",
+            self.dag_id,
+            self.run_id,
+        )
+        state = run[0][0] if run else None
+        return state if state in ("success", "failed") else None
+
+    def until(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        def sampled() -> bool:
+            self.sample()
+            return check()
+
+        wait_for(what, sampled, self.cluster, timeout)
+
+    def finish(self, timeout: float) -> str:
+        return str(wait_for(f"run {self.run_id} to finish", self.sample, self.cluster, timeout))
+
+
+def _trigger_logs(
+    cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int
+) -> dict[int, list[dict[str, Any]]]:
+    """The triggerer's logs of one task instance: {TriggererJob id: parsed JSON lines}.
+
+    They lie beside the task's log: ``attempt=N.log.trigger.<TriggererJob id>.log`` (in a
+    ``map_index=N`` folder for a mapped task instance).
+    """
+    folder = cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    if map_index >= 0:
+        folder /= f"map_index={map_index}"
+    logs: dict[int, list[dict[str, Any]]] = {}
+    for path in folder.glob("*.trigger.*.log"):
+        job_id = int(path.name.split(".trigger.")[1].removesuffix(".log"))
+        logs[job_id] = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return logs
+
+
+def _fired_job(events: list[dict[str, Any]]) -> str | None:
+    """The VideoDB job id of the one successful ``Trigger fired event`` in a trigger log."""
+    fired = [e for e in events if e.get("event") == "Trigger fired event"]
+    if len(fired) != 1 or "'status': 'success'" not in fired[0]["result"]:
+        return None
+    found = re.search(r"'job_id': '([^']+)'", fired[0]["result"])
+    return found.group(1) if found else None
+
+
+def _per_worker(cluster: Cluster) -> dict[str, int]:
+    return {label: cluster.worker_workloads(label) for label in cluster.procs if "worker" in label}
+
+
+def test_nightly_pipeline_over_50_videos_spreads_over_both_triggerers(
+    cluster: Cluster, server: Any, cluster_media: MediaSite, tmp_path: Path
+) -> None:
+    server.configure(job_seconds=NIGHT_JOB_SECONDS, journal_size=100_000)
+    _wait_parsed(cluster, NIGHTLY_DAG_ID)
+    assert len(cluster.triggerer_jobs) == 2, cluster.triggerer_jobs
+    by_job = {job_id: label for label, job_id in cluster.triggerer_jobs.items()}
+    sources = cluster_media.urls("night-")
+    assert len(sources) == NIGHT_VIDEOS
+    collection = new_collection(server, "cluster-night")
+    manifest_path = tmp_path / "manifest.json"
+    conf = {
+        "sources": sources,
+        "collection_id": collection,
+        "prompt": DEMO_PROMPT,
+        "max_videos": NIGHT_VIDEOS,
+        "manifest_path": str(manifest_path),
+    }
+    workers_before = _per_worker(cluster)
+    started = time.time()
+    run_id = _trigger(cluster, NIGHTLY_DAG_ID, conf)
+    watch = RunWatch(cluster, NIGHTLY_DAG_ID, run_id)
+    final = watch.finish(NIGHT_TIMEOUT)
+    wall = time.time() - started
+    stuck = {
+        k: sorted(v - {None}) for k, v in watch.states.items() if watch.current[k] != "success"
+    }
+    assert final == "success", stuck
+
+    per_triggerer: dict[str, Counter[str]] = {label: Counter() for label in cluster.triggerer_jobs}
+    polled: set[str] = set()
+    for task_id in JOB_STARTS:
+        keys = sorted(k for k in watch.states if k[0] == task_id and k[1] >= 0)
+        assert [k[1] for k in keys] == list(range(NIGHT_VIDEOS)), (task_id, keys)
+        for key in keys:
+            assert "deferred" in watch.states[key], f"{key}: {sorted(watch.states[key] - {None})}"
+            logs = _trigger_logs(cluster, NIGHTLY_DAG_ID, run_id, *key)
+            # one triggerer ran it from start to end (no takeover: both stayed healthy)
+            assert len(logs) == 1, (key, sorted(logs))
+            ((job_id, events),) = logs.items()
+            assert job_id in by_job, (key, job_id, by_job)
+            # what the trigger table said while it waited agrees with the log
+            assert watch.assigned.get(key, {job_id}) == {job_id}, (key, watch.assigned[key])
+            videodb_job = _fired_job(events)
+            assert videodb_job, (key, events[-5:])
+            polled.add(videodb_job)
+            per_triggerer[by_job[job_id]][task_id] += 1
+
+    journal = server.journal()
+    starts = {task: api_calls(journal, "POST", path) for task, path in JOB_STARTS.items()}
+    polls = {e["path"] for e in api_calls(journal, "GET", "/async-response/*")}
+    workers = {k: v - workers_before.get(k, 0) for k, v in _per_worker(cluster).items()}
+    print(
+        f"\nCLUSTER NIGHTLY: videos={NIGHT_VIDEOS} task_instances={len(watch.states)} "
+        f"job tasks={sum(sum(c.values()) for c in per_triggerer.values())} "
+        f"jobs per triggerer={ {k: dict(v) for k, v in per_triggerer.items()} } "
+        f"workloads per worker={workers} max deferred at once={watch.max_deferred} "
+        f"starting POSTs={ {k: len(v) for k, v in starts.items()} } "
+        f"journal entries={len(journal)} wall={wall:.0f}s"
+    )
+    # exactly one job per task, each accepted, and each fired job is one the triggers polled
+    for task_id, sent in starts.items():
+        assert len(sent) == NIGHT_VIDEOS and all(accepted(p) for p in sent), (task_id, len(sent))
+    assert len(polled) == len(JOB_STARTS) * NIGHT_VIDEOS
+    assert {f"/async-response/{job}" for job in polled} <= polls
+    # spread: both triggerers ran triggers of every kind, and both workers ran tasks
+    for label, counts in per_triggerer.items():
+        assert all(counts[task_id] > 0 for task_id in JOB_STARTS), (label, dict(counts))
+    assert all(count > 0 for count in workers.values()), workers
+    assert cluster.query("select count(*) from trigger")[0][0] == 0
+
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["run_id"] == run_id
+    assert len(manifest["videos"]) == NIGHT_VIDEOS
+    assert all(v["shot_count"] >= 1 and v["clip_stream_url"] for v in manifest["videos"])
+
+
+def test_triggerer_killed_while_jobs_wait_the_other_takes_over(
+    cluster: Cluster, server: Any, kill_setup: KillSetup
+) -> None:
+    server.configure(job_seconds=KILL_JOB_SECONDS, journal_size=100_000)
+    _wait_parsed(cluster, KILL_DAG_ID)
+    assert len(cluster.triggerer_jobs) == 2, cluster.triggerer_jobs
+    tasks = kill_setup.tasks
+    assert tasks >= MIN_WAITING
+    jobs_before = server.stats()["jobs_created"]
+    run_id = _trigger(cluster, KILL_DAG_ID)
+    watch = RunWatch(cluster, KILL_DAG_ID, run_id)
+
+    def all_waiting() -> bool:
+        """Every task deferred, its trigger owned by a triggerer that has polled."""
+        deferred = [k for k, s in watch.current.items() if s == "deferred"]
+        return len(deferred) == tasks and all(k in watch.assigned for k in deferred)
+
+    watch.until("every job task deferred to a triggerer", all_waiting, KILL_TIMEOUT)
+    wait_for(
+        "the triggerers to poll",
+        lambda: api_calls(server.journal(), "GET", "/async-response/*"),
+        cluster,
+        60,
+    )
+    watch.sample()
+    owners = {key: max(ids) for key, ids in watch.assigned.items()}
+    holdings = Counter(owners.values())
+    by_job = {job_id: label for label, job_id in cluster.triggerer_jobs.items()}
+    victim_job, held = holdings.most_common(1)[0]
+    victim = by_job[victim_job]
+    survivor = next(label for label in cluster.triggerer_jobs if label != victim)
+    survivor_job = cluster.triggerer_jobs[survivor]
+    orphans = sorted(key for key, owner in owners.items() if owner == victim_job)
+    waiting = list(watch.current.values()).count("deferred")
+    assert waiting >= MIN_WAITING, watch.current
+
+    killed_at = cluster.kill(victim)
+    try:
+        taken_over: dict[tuple[str, int], float] = {}
+        noticed: dict[tuple[str, int], float] = {}
+
+        def finished() -> bool:
+            final = watch.sample()
+            now = time.time()
+            for key in orphans:
+                if survivor_job in watch.assigned.get(key, set()):
+                    taken_over.setdefault(key, now)
+                if watch.current.get(key) != "deferred":
+                    noticed.setdefault(key, now)
+            return final is not None
+
+        wait_for("the run to finish", finished, cluster, KILL_TIMEOUT)
+    finally:
+        # whatever happened: the cluster has two triggerers again for what runs next
+        cluster.triggerer_jobs.pop(victim)
+        cluster.start_triggerer(victim)
+
+    states = {key: state for key, state in watch.current.items()}
+    journal = server.journal()
+    starts = {
+        "clip": api_calls(journal, "POST", "/video/*/clip"),
+        "upload": api_calls(journal, "POST", "/collection/*/upload"),
+        "index": api_calls(journal, "POST", "/video/*/index"),
+    }
+    expected = {
+        "clip": KILL_CLIPS,
+        "upload": len(kill_setup.media_urls),
+        "index": len(kill_setup.video_ids),
+    }
+    polled_after = {
+        e["path"].rsplit("/", 1)[1]
+        for e in api_calls(journal, "GET", "/async-response/*")
+        if e["time"] > killed_at
+    }
+    takeover = max(taken_over.values(), default=float("nan")) - killed_at
+    last_noticed = max(noticed.values(), default=float("nan")) - killed_at
+    # a clip's job ends job_seconds after its POST (the prompt names the task): how long
+    # after its end each orphaned clip's task instance left `deferred`
+    clip_ends = {
+        (f"clip_{p['body']['prompt'].split()[-1]}", -1): p["time"] + KILL_JOB_SECONDS
+        for p in starts["clip"]
+    }
+    lags = [noticed[key] - clip_ends[key] for key in orphans if key in clip_ends and key in noticed]
+    print(
+        f"\nCLUSTER TRIGGERER KILL: tasks={tasks} waiting at the kill={waiting} "
+        f"killed {victim} (job {victim_job}, {held} triggers), survivor {survivor} "
+        f"(job {survivor_job}) took over {len(taken_over)}/{len(orphans)} in {takeover:.1f}s; "
+        f"kill to last job noticed {last_noticed:.1f}s (jobs {KILL_JOB_SECONDS:.0f}s long); "
+        f"orphaned clips: job end to task out of deferred max {max(lags, default=0):.1f}s "
+        f"(n={len(lags)}); "
+        f"starting POSTs={ {k: len(v) for k, v in starts.items()} } "
+        f"states={sorted({str(state) for state in states.values()})}"
+    )
+    assert all(state == "success" for state in states.values()), states
+    assert len(states) == tasks
+    assert orphans and sorted(taken_over) == orphans, (orphans, sorted(taken_over))
+    for kind, sent in starts.items():
+        assert len(sent) == expected[kind] and all(accepted(p) for p in sent), (kind, len(sent))
+    assert server.stats()["jobs_created"] - jobs_before == tasks
+    # the survivor brought the orphaned jobs home: it polled them after the kill, and its
+    # own trigger log of each orphan holds the one successful event
+    for key in orphans:
+        logs = _trigger_logs(cluster, KILL_DAG_ID, run_id, *key)
+        assert survivor_job in logs, (key, sorted(logs))
+        job = _fired_job(logs[survivor_job])
+        assert job and job in polled_after, (key, job)
