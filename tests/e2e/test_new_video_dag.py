@@ -133,7 +133,7 @@ def deployment(
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="True",
         # A dead triggerer's triggers are taken over once its heartbeat is this old.
         AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="1",
-        AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
+        AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
         # The example retries a task once; Airflow 3.3 sometimes fails a task that resumed
         # from a deferral quickly (the executor's event of its deferral arrives late): the
         # retry must not take the default five minutes.

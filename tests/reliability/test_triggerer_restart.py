@@ -116,7 +116,7 @@ def deployment(
         RELIABILITY_COLLECTION=fresh_collection,
         # A dead triggerer's triggers are taken over once its heartbeat is this old.
         AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="1",
-        AIRFLOW__SCHEDULER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
+        AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="5",
     )
     with deployed(home, env) as deployment:
         yield deployment
