@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import resource
+import secrets
 import sys
 import tempfile
 import time
@@ -121,6 +122,23 @@ def start_server(
     )
     pin_pid(server.pid, core)
     return server
+
+
+def new_collection(server: Any, prefix: str = "bench") -> str:
+    """POST /collection: a fresh, empty collection on ``server``; its id.
+
+    :param server: a control handle on the local server (``base_url``, ``api_key``).
+    :param prefix: the start of the collection's name.
+    """
+    body = json.dumps({"name": f"{prefix}-{secrets.token_hex(4)}", "description": "bench"})
+    request = urllib.request.Request(
+        f"{server.base_url}/collection",
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "x-access-token": server.api_key},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return str(json.loads(resp.read())["data"]["id"])
 
 
 def attach_server(base_url: str, api_key: str) -> LocalVideoDBServer:

@@ -54,7 +54,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -95,19 +94,6 @@ def make_media(folder: Path, cache: Path, n: int) -> list[Path]:
         shutil.copyfile(src, out)
         made.append(out)
     return made
-
-
-def new_collection(server: Any) -> str:
-    """POST /collection: a fresh, empty collection on ``server``; its id."""
-    body = json.dumps({"name": f"bench-{secrets.token_hex(4)}", "description": "bench"})
-    request = urllib.request.Request(
-        f"{server.base_url}/collection",
-        data=body.encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "x-access-token": server.api_key},
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        return str(json.loads(resp.read())["data"]["id"])
 
 
 # ---------------------------------------------------------------- the metadata DB
@@ -532,7 +518,7 @@ def run_case(mode: str, n: int, scratch: Path, args: argparse.Namespace) -> dict
             home=root / "airflow-home",
             media=root / "media",
             server=server,
-            collection_id=new_collection(server),
+            collection_id=common.new_collection(server),
             manifest=root / "manifest.json",
         )
         case.home.mkdir()

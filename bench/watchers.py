@@ -62,14 +62,12 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -183,19 +181,6 @@ def write_dags(folder: Path, *, variant: str, n: int, collection: str, poll: flo
         dag_id=DAG_ID,
     )
     (folder / DAG_FILE).write_text(source)
-
-
-def new_collection(server: Any) -> str:
-    """POST /collection: a fresh, empty collection; its id."""
-    body = json.dumps({"name": f"watchers-{secrets.token_hex(4)}", "description": "bench"})
-    request = urllib.request.Request(
-        f"{server.base_url}/collection",
-        data=body.encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "x-access-token": server.api_key},
-    )
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        return str(json.loads(resp.read())["data"]["id"])
 
 
 def db_time(value: str) -> float:
@@ -345,7 +330,7 @@ def case_env(run: Run, home: Path, dags: Path, n: int) -> dict[str, str]:
 def run_case(run: Run, variant: str, n: int) -> dict[str, Any]:
     """One (variant, N): a fresh deployment, its figures, everything stopped afterwards."""
     root = run.scratch / f"{variant}-{n}"
-    collection = new_collection(run.server)
+    collection = common.new_collection(run.server, "watchers")
     for k in range(run.seed):
         upload(run.server, run.api, collection, run.media[k % len(run.media)], f"seed-{k}")
     dags, home = root / "dags", root / "airflow-home"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench_support import ours_alive
+
 from videodb_local_server.app import ADMIN_TOKEN_ENV
 from videodb_local_server.control import LocalVideoDBServer
 
@@ -159,13 +161,4 @@ def test_pipeline_smoke(tmp_path: Path) -> None:
     # Nothing left behind: the scratch directory is gone and every process it started stopped.
     assert not Path(figures["scratch"]).exists()
     for pid in (pid for row in rows for pid in row["pids"]):
-        assert not _ours_alive(pid), pid
-
-
-def _ours_alive(pid: int) -> bool:
-    """Process ``pid`` still runs Airflow or the local server (not a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"airflow" in cmdline or b"videodb_local_server" in cmdline
+        assert not ours_alive(pid), pid

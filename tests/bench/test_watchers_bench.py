@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench_support import ours_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "watchers.py"
@@ -75,13 +76,4 @@ def test_watchers_bench_quick(tmp_path: Path) -> None:
     # Nothing left behind: the scratch directory is gone and every process it started stopped.
     assert not Path(payload["scratch"]).exists()
     for pid in (pid for row in rows for pid in row["pids"]):
-        assert not _ours_alive(pid), pid
-
-
-def _ours_alive(pid: int) -> bool:
-    """Process ``pid`` still runs Airflow or the local server (not a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"airflow" in cmdline or b"videodb_local_server" in cmdline
+        assert not ours_alive(pid), pid
