@@ -36,6 +36,12 @@ KILL_CLIPS = 12
 KILL_UPLOADS = 10
 WORKERS = 2
 WORKER_CONCURRENCY = 3
+#: The worker-crash test's DAG: one clip task whose first try stalls between recording its
+#: job and deferring, so that its Celery worker can be killed exactly there.
+WORKER_CRASH_DAG_ID = "cluster_worker_crash"
+WORKER_CRASH_PROMPT = "the worker crash"
+#: A task whose worker died is failed (and retried) once its heartbeat is this old.
+TASK_HEARTBEAT_TIMEOUT = 45
 
 KILL_DAG = f'''
 """Deferrable job tasks that all wait at once: clips, uploads from a URL, spoken-word indexes."""
@@ -77,6 +83,52 @@ with DAG(
         # force: a new job even for a video indexed before; one video each (the server
         # hands a second index of a video that is being indexed the running job)
         IndexSpokenWordsOperator(task_id=f"index_{{index}}", video_id=video, force=True, **FAST)
+'''
+
+
+WORKER_CRASH_DAG = f'''
+"""A clip whose first try stops between recording its job and deferring (where a worker dies)."""
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from airflow.sdk import DAG
+
+from airflow_provider_videodb.operators.videodb import ClipVideoOperator
+
+
+class ClipThatStallsBeforeDeferring(ClipVideoOperator):
+    """Try 1 writes its pid to a marker file once the job is recorded, then hangs instead of
+    deferring; later tries run as shipped."""
+
+    def execute(self, context):
+        self.stall = context["ti"].try_number == 1
+        return super().execute(context)
+
+    def defer(self, *args, **kwargs):
+        if self.stall:
+            marker = Path(os.environ["CLUSTER_STALL_DIR"]) / f"{{self.task_id}}.pid"
+            marker.write_text(str(os.getpid()))
+            time.sleep(3600)
+        super().defer(*args, **kwargs)
+
+
+with DAG(
+    "{WORKER_CRASH_DAG_ID}",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+):
+    ClipThatStallsBeforeDeferring(
+        task_id="clip",
+        video_id=os.environ["CLUSTER_KILL_VIDEO_IDS"].split(",")[0],
+        prompt="{WORKER_CRASH_PROMPT}",
+        deferrable=True,
+        poll_interval=1.0,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    )
 '''
 
 
@@ -173,10 +225,15 @@ def cluster(
     dags.mkdir()
     shutil.copy(DAGS_FOLDER / f"{NIGHTLY_DAG_ID}.py", dags / f"{NIGHTLY_DAG_ID}.py")
     (dags / f"{KILL_DAG_ID}.py").write_text(KILL_DAG)
+    (dags / f"{WORKER_CRASH_DAG_ID}.py").write_text(WORKER_CRASH_DAG)
+    stall_dir = workdir / "stalled"
+    stall_dir.mkdir()
     extra = {
         "CLUSTER_KILL_VIDEO_IDS": ",".join(kill_setup.video_ids),
         "CLUSTER_KILL_MEDIA_URLS": ",".join(kill_setup.media_urls),
         "CLUSTER_KILL_COLLECTION": kill_setup.collection_id,
+        "CLUSTER_STALL_DIR": str(stall_dir),
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
     }
     with running_cluster(
         workdir,

@@ -11,6 +11,10 @@ One cluster for the module (``conftest.py``), beside the session's local VideoDB
 2. One triggerer is SIGKILLed while more than 20 jobs wait: the other takes its triggers over
    (``triggerer_id`` in the trigger table), every task succeeds, and each task still started
    exactly one job. The killed triggerer is started again afterwards.
+3. A Celery worker is SIGKILLed (its process group and every descendant) while a clip task
+   is between recording its job and deferring: the scheduler fails the task once its
+   heartbeat is old, the retry runs on the other worker, finds the job in the task state
+   store and waits for it — one ``POST /clip`` in all.
 
 Figures (videos, tasks, jobs per triggerer, tasks per worker, takeover and kill-to-last-job
 noticed times, wall time) are printed; nothing asserts on time.
@@ -34,10 +38,15 @@ from tests.cluster.conftest import (
     KILL_CLIPS,
     KILL_DAG_ID,
     NIGHT_VIDEOS,
+    TASK_HEARTBEAT_TIMEOUT,
+    WORKER_CONCURRENCY,
+    WORKER_CRASH_DAG_ID,
+    WORKER_CRASH_PROMPT,
     KillSetup,
     MediaSite,
     new_collection,
 )
+from tests.cluster.procs import descendants, kill_if_same
 from tests.e2e.e2e_support import DEMO_PROMPT, NIGHTLY_DAG_ID
 from tests.e2e.real_airflow import wait_for
 from tests.reliability.conftest import accepted, api_calls
@@ -340,3 +349,60 @@ def test_triggerer_killed_while_jobs_wait_the_other_takes_over(
         assert survivor_job in logs, (key, sorted(logs))
         job = _fired_job(logs[survivor_job])
         assert job and job in polled_after, (key, job)
+
+
+def test_worker_killed_between_submit_and_defer_the_retry_reattaches(
+    cluster: Cluster, server: Any
+) -> None:
+    server.configure(job_seconds=5.0)
+    _wait_parsed(cluster, WORKER_CRASH_DAG_ID)
+    marker = Path(cluster.env["CLUSTER_STALL_DIR"]) / "clip.pid"
+    jobs_before = server.stats()["jobs_created"]
+    run_id = _trigger(cluster, WORKER_CRASH_DAG_ID)
+    watch = RunWatch(cluster, WORKER_CRASH_DAG_ID, run_id)
+    wait_for("try 1 to record its job and stall", marker.exists, cluster, KILL_TIMEOUT)
+    task_pid = int(marker.read_text())
+    posts = [
+        e
+        for e in api_calls(server.journal(), "POST", "/video/*/clip")
+        if e["body"]["prompt"] == WORKER_CRASH_PROMPT
+    ]
+    assert len(posts) == 1 and accepted(posts[0]), posts  # the job was started and answered
+
+    # The worker running try 1: the one the stalled task process descends from.
+    workers = [label for label in cluster.procs if label.startswith("worker-")]
+    owner = {label: descendants([cluster.procs[label].pid]) for label in workers}
+    victim = next(label for label, tree in owner.items() if task_pid in {p for p, _ in tree})
+    killed_at = cluster.kill(victim)
+    for pid, started in owner[victim]:  # task processes left the worker's process group
+        kill_if_same(pid, started)
+    try:
+        final = watch.finish(KILL_TIMEOUT + TASK_HEARTBEAT_TIMEOUT)
+    finally:
+        cluster.start_worker(victim, concurrency=WORKER_CONCURRENCY)
+    finished_at = time.time()
+
+    tries = cluster.query(
+        "select try_number, state from task_instance where dag_id = %s and run_id = %s",
+        WORKER_CRASH_DAG_ID,
+        run_id,
+    )
+    posts = [
+        e
+        for e in api_calls(server.journal(), "POST", "/video/*/clip")
+        if e["body"]["prompt"] == WORKER_CRASH_PROMPT
+    ]
+    print(
+        f"\nCLUSTER WORKER KILL: killed {victim} while try 1 stalled after recording its job; "
+        f"run {final} {finished_at - killed_at:.0f}s after the kill (heartbeat timeout "
+        f"{TASK_HEARTBEAT_TIMEOUT}s); task {tries}; clip POSTs={len(posts)}"
+    )
+    assert final == "success", watch.states
+    assert tries == [(2, "success")], tries  # try 2 finished it
+    # Try 2 started no job of its own: one POST, one job on the server in all ...
+    assert len(posts) == 1, posts
+    assert server.stats()["jobs_created"] - jobs_before == 1
+    # ... and waited on a triggerer for that one: one trigger, its one successful event.
+    logs = _trigger_logs(cluster, WORKER_CRASH_DAG_ID, run_id, "clip", -1)
+    fired = [_fired_job(events) for events in logs.values()]
+    assert len(fired) == 1 and fired[0], logs
