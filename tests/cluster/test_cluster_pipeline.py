@@ -5,9 +5,9 @@ One cluster for the module (``conftest.py``), beside the session's local VideoDB
 1. The nightly pipeline DAG over 50 videos (http URLs on loopback, so each upload is a job)
    runs to success; every upload, index and clip task went through ``deferred``; its trigger
    ran in one of the two triggerer processes (its ``.trigger.<TriggererJob id>.log`` beside
-   the task's log, and the ``triggerer_id`` seen in the trigger table agree) and the triggers
-   of each kind are spread over both; the server's journal shows exactly one starting ``POST``
-   per task.
+   the task's log, and the ``triggerer_id`` seen in the trigger table agree), both
+   triggerers ran some (the split per kind is printed); the server's journal shows exactly
+   one starting ``POST`` per task.
 2. One triggerer is SIGKILLed while more than 20 jobs wait: the other takes its triggers over
    (``triggerer_id`` in the trigger table), every task succeeds, and each task still started
    exactly one job. The killed triggerer is started again afterwards.
@@ -231,11 +231,18 @@ def test_nightly_pipeline_over_50_videos_spreads_over_both_triggerers(
         assert len(sent) == NIGHT_VIDEOS and all(accepted(p) for p in sent), (task_id, len(sent))
     assert len(polled) == len(JOB_STARTS) * NIGHT_VIDEOS
     assert {f"/async-response/{job}" for job in polled} <= polls
-    # spread: both triggerers ran triggers of every kind, and both workers ran tasks
-    for label, counts in per_triggerer.items():
-        assert all(counts[task_id] > 0 for task_id in JOB_STARTS), (label, dict(counts))
+    # spread: both triggerers ran the run's job triggers, and both workers ran tasks. Not
+    # per kind, nor evenly: Airflow gives a new trigger to whichever triggerer's loop comes
+    # first, and two loops of a fixed period keep their phase (one run on an idle machine
+    # split 17 / 133, with every index trigger on one triggerer).
+    assert all(sum(counts.values()) > 0 for counts in per_triggerer.values()), per_triggerer
     assert all(count > 0 for count in workers.values()), workers
-    assert cluster.query("select count(*) from trigger")[0][0] == 0
+    wait_for(
+        "the fired triggers to be cleaned up",
+        lambda: cluster.query("select count(*) from trigger")[0][0] == 0,
+        cluster,
+        60,
+    )
 
     manifest = json.loads(manifest_path.read_text())
     assert manifest["run_id"] == run_id
