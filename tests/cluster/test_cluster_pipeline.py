@@ -361,7 +361,9 @@ def test_triggerer_killed_while_jobs_wait_the_other_takes_over(
 def test_worker_killed_between_submit_and_defer_the_retry_reattaches(
     cluster: Cluster, server: Any
 ) -> None:
-    server.configure(job_seconds=5.0)
+    # The job outlives the heartbeat timeout: the retry finds it still running and waits on
+    # a triggerer (a job already done would be finished from at once, also without a POST).
+    server.configure(job_seconds=TASK_HEARTBEAT_TIMEOUT + 60.0)
     _wait_parsed(cluster, WORKER_CRASH_DAG_ID)
     marker = Path(cluster.env["CLUSTER_STALL_DIR"]) / "clip.pid"
     jobs_before = server.stats()["jobs_created"]
