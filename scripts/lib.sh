@@ -7,7 +7,14 @@ BOOTSTRAP_DIR="${VIDEODB_BOOTSTRAP_DIR:-$ROOT/.run/bootstrap}"
 export UV_PYTHON_DOWNLOADS=never
 export UV_LINK_MODE="${UV_LINK_MODE:-copy}"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Bold only on a terminal (and not with NO_COLOR set): logs and CI output get plain text.
+say() {
+    if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+        printf '\033[1m==> %s\033[0m\n' "$*" >&2
+    else
+        printf '==> %s\n' "$*" >&2
+    fi
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # python_ok PY MAJOR.MINOR [exact]: true if PY runs and is >= (or == with "exact") that version.

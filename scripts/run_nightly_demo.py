@@ -28,7 +28,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = ROOT / "example_dags"
 DAG_ID = "videodb_nightly_pipeline"
-STREAM_KEYS = ("stream_url", "clip_stream_url", "search_stream_url", "trailer_stream_url")
+#: The manifest's stream URL keys of a video, and what each stream is.
+STREAM_KINDS = {
+    "stream_url": "full",
+    "clip_stream_url": "clips",
+    "search_stream_url": "search",
+    "trailer_stream_url": "trailer",
+}
 
 
 def airflow_env(
@@ -100,9 +106,9 @@ def check_playable(url: str, *, ffmpeg: str | None = None, timeout: float = 120.
 def manifest_streams(manifest: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
     """(video id, kind, url) for every stream URL in a manifest."""
     for video in manifest["videos"]:
-        for key in STREAM_KEYS:
+        for key, kind in STREAM_KINDS.items():
             if video.get(key):
-                yield video["video_id"], key.removesuffix("_stream_url") or "full", video[key]
+                yield video["video_id"], kind, video[key]
 
 
 def render_table(manifest: Mapping[str, Any], played: Mapping[str, str | None]) -> str:
@@ -113,13 +119,8 @@ def render_table(manifest: Mapping[str, Any], played: Mapping[str, str | None]) 
         seconds = sum(end - start for start, end in timeline)
         trailer = f"{len(timeline)} seg / {seconds:.1f}s" if timeline else "-"
         first = True
-        for key in STREAM_KEYS:
+        for key, kind in STREAM_KINDS.items():
             url = video.get(key)
-            kind = {
-                "stream_url": "full",
-                "clip_stream_url": "clips",
-                "search_stream_url": "search",
-            }.get(key, "trailer")
             status = "-" if not url else ("ok" if played.get(url) is None else "FAILED")
             rows.append(
                 (
@@ -154,14 +155,45 @@ def run(cmd: list[str], env: Mapping[str, str], log_path: Path, what: str) -> fl
     return time.time() - started
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="keep everything here (default: temp dir)")
+def player_link(base_url: str, stream_url: str) -> str:
+    """The local server's player page for ``stream_url`` (plays in any current browser)."""
+    from urllib.parse import quote
+
+    return f"{base_url}/player?url={quote(stream_url, safe=':/')}"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The demo's options (stdlib only: ``--help`` works before anything is installed)."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo.sh",
+        description=(
+            "Run the nightly pipeline DAG end to end in a real Airflow against a local "
+            "VideoDB server, print the videos, clips and streams it made, and check they play."
+        ),
+        epilog=(
+            "The first run installs everything into .venv with uv; later runs reuse it. "
+            "Without --keep the working folder is removed and the server stopped at the end."
+        ),
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the local server running and keep the working folder, to open the streams "
+        "in the player afterwards (the demo prints how, and how to stop the server)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="use (and keep) this folder instead of a temporary one"
+    )
     # Without --prompt the DAG's own default ("key moments") runs: each demo video has one.
     parser.add_argument("--prompt", default="", help="override the DAG's prompt param")
-    parser.add_argument("--job-seconds", type=float, default=2.0, help="local server job time")
-    parser.add_argument("--keep", action="store_true", help="do not delete the temp dir")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--job-seconds", type=float, default=2.0, help="how long the local server's jobs take"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     from videodb_local_server.control import LocalVideoDBServer
 
@@ -174,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     ok = False
     server = None
+    manifest: dict[str, Any] | None = None
     try:
         media_dir = workdir / "new-media"
-        print(f"==> the night's new media: demo videos with captions, in {media_dir}", flush=True)
+        print("==> the night's new media: demo videos with captions", flush=True)
         sources = prepare_new_media(media_dir)
         print(f"    {len(sources)} file(s): {', '.join(p.name for p in sources)}")
-        print(f"==> starting an empty local VideoDB server (in {workdir})", flush=True)
+        print("==> starting an empty local VideoDB server", flush=True)
         server = LocalVideoDBServer.start(
             workdir / "videodb-data", api_keys=(api_key,), demo=False, job_seconds=args.job_seconds
         )
@@ -196,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.prompt:
             conf["prompt"] = args.prompt
-        print(f"==> airflow dags test {DAG_ID} (log: {log_path})", flush=True)
+        print(f"==> airflow dags test {DAG_ID}", flush=True)
         cmd = [str(bin_dir / "airflow"), "dags", "test", DAG_ID, "-c", json.dumps(conf)]
         took = run(cmd, env, log_path, f"airflow dags test {DAG_ID}")
         print(f"    run succeeded in {took:.1f}s")
@@ -215,7 +248,6 @@ def main(argv: list[str] | None = None) -> int:
             f"prompt {manifest['prompt']!r}, search {manifest['search_query']!r}"
         )
         print(render_table(manifest, played))
-        print(f"\nManifest: {manifest_path}")
         failures = {url: err for url, err in played.items() if err}
         for url, err in failures.items():
             print(f"NOT PLAYABLE {url}: {err}", file=sys.stderr)
@@ -228,16 +260,32 @@ def main(argv: list[str] | None = None) -> int:
         ok = not failures and not missing
         return 0 if ok else 1
     finally:
-        if server is not None:
+        keep_server = args.keep and ok and server is not None and server.running
+        if server is not None and not keep_server:
             pid = server.pid if server.running else None
             server.stop()
             if pid is not None:
                 print(f"==> stopped the local VideoDB server (pid {pid})")
-        print(f"==> {'OK' if ok else 'FAILED'} in {time.time() - t0:.1f}s")
-        if not args.keep and args.workdir is None and ok:
+        # The folder goes unless asked for (--keep / --workdir) or needed to see what failed.
+        removed = ok and not args.keep and args.workdir is None
+        if removed:
             shutil.rmtree(workdir, ignore_errors=True)
-        elif not ok:
-            print(f"    kept for inspection: {workdir}", file=sys.stderr)
+        print(f"==> {'OK' if ok else 'FAILED'} in {time.time() - t0:.1f}s")
+        if not removed:
+            print(f"    kept: {workdir} (manifest.json, airflow.log, airflow-home/, videodb-data/)")
+        elif ok:
+            print("    working folder removed (--keep or --workdir DIR keeps it)")
+        if keep_server and server is not None and manifest is not None:
+            print_kept_server(server.base_url, server.pid, manifest)
+
+
+def print_kept_server(base_url: str, pid: int, manifest: Mapping[str, Any]) -> None:
+    """How to watch the streams of a kept server, and how to stop it."""
+    print(f"\nThe local VideoDB server keeps running at {base_url} (pid {pid}).")
+    print("Open a stream in the player (any current browser, nothing fetched from elsewhere):")
+    for video_id, kind, url in manifest_streams(manifest):
+        print(f"    {video_id} {kind:<7} {player_link(base_url, url)}")
+    print(f"Stop the server with: kill {pid}")
 
 
 if __name__ == "__main__":
