@@ -3,8 +3,9 @@
 The cluster (``tests/cluster/cluster.py``: Postgres, Redis, CeleryExecutor with two workers,
 scheduler, dag-processor, api-server, two triggerers) talks to the session's local VideoDB
 server (``videodb_server`` from ``tests/conftest.py``). Its DAGs folder holds the nightly
-pipeline (``example_dags/videodb_nightly_pipeline.py``) and ``KILL_DAG_ID``, a DAG of
-deferrable job tasks for the triggerer-crash test. The night's media are the three demo
+pipeline (``example_dags/videodb_nightly_pipeline.py``), ``KILL_DAG_ID`` and ``FAULTS_DAG_ID``,
+DAGs of deferrable job tasks for the triggerer-crash test (clean, and under the soak's faults),
+and ``WORKER_CRASH_DAG_ID``. The night's media are the three demo
 videos (captions muxed in, ``new_media``) under many names, served over HTTP on loopback:
 the server keeps every upload as a video of its own (it does not dedup by content).
 """
@@ -43,10 +44,19 @@ WORKER_CRASH_PROMPT = "the worker crash"
 #: A task whose worker died is failed (and retried) once its heartbeat is this old.
 TASK_HEARTBEAT_TIMEOUT = 45
 
-KILL_DAG = f'''
+#: The triggerer-crash test under the soak's fault rates: the same tasks, which retry (a
+#: POST /clip dropped before the service took it fails the try; the retry submits again).
+FAULTS_DAG_ID = "cluster_triggerer_crash_under_faults"
+
+
+def job_tasks_dag(dag_id: str, collection_env: str, retries: int) -> str:
+    """The source of a DAG of deferrable job tasks that all wait at once (``KILL_CLIPS``
+    clips, an upload from each kill URL into the collection named by ``collection_env``, a
+    spoken-word index of each video), each task with ``retries`` retries 2 s apart."""
+    return f'''
 """Deferrable job tasks that all wait at once: clips, uploads from a URL, spoken-word indexes."""
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import DAG
 
@@ -56,10 +66,12 @@ from airflow_provider_videodb.operators.videodb import ClipVideoOperator
 
 VIDEOS = os.environ["CLUSTER_KILL_VIDEO_IDS"].split(",")
 URLS = os.environ["CLUSTER_KILL_MEDIA_URLS"].split(",")
-FAST = dict(deferrable=True, poll_interval=1.0, retries=0)
+FAST = dict(
+    deferrable=True, poll_interval=1.0, retries={retries}, retry_delay=timedelta(seconds=2)
+)
 
 with DAG(
-    "{KILL_DAG_ID}",
+    "{dag_id}",
     schedule=None,
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
@@ -76,7 +88,7 @@ with DAG(
         UploadVideoOperator(
             task_id=f"upload_{{index}}",
             source=url,
-            collection_id=os.environ["CLUSTER_KILL_COLLECTION"],
+            collection_id=os.environ["{collection_env}"],
             **FAST,
         )
     for index, video in enumerate(VIDEOS):
@@ -195,9 +207,11 @@ def new_collection(server: Any, name: str) -> str:
 
 @dataclass
 class KillSetup:
-    """What the crash DAG was parsed with."""
+    """What the crash DAGs were parsed with (each DAG uploads into its own collection: the
+    server keeps one video per collection, source URL and name)."""
 
     collection_id: str
+    faults_collection_id: str
     video_ids: list[str]
     media_urls: list[str]
 
@@ -210,6 +224,7 @@ class KillSetup:
 def kill_setup(videodb_server: Any, cluster_media: MediaSite) -> KillSetup:
     return KillSetup(
         collection_id=new_collection(videodb_server, "cluster-kill"),
+        faults_collection_id=new_collection(videodb_server, "cluster-kill-faults"),
         video_ids=videodb_server.video_ids(),
         media_urls=cluster_media.urls("kill-"),
     )
@@ -224,7 +239,12 @@ def cluster(
     dags = workdir / "dags"
     dags.mkdir()
     shutil.copy(DAGS_FOLDER / f"{NIGHTLY_DAG_ID}.py", dags / f"{NIGHTLY_DAG_ID}.py")
-    (dags / f"{KILL_DAG_ID}.py").write_text(KILL_DAG)
+    (dags / f"{KILL_DAG_ID}.py").write_text(
+        job_tasks_dag(KILL_DAG_ID, "CLUSTER_KILL_COLLECTION", retries=0)
+    )
+    (dags / f"{FAULTS_DAG_ID}.py").write_text(
+        job_tasks_dag(FAULTS_DAG_ID, "CLUSTER_FAULTS_COLLECTION", retries=3)
+    )
     (dags / f"{WORKER_CRASH_DAG_ID}.py").write_text(WORKER_CRASH_DAG)
     stall_dir = workdir / "stalled"
     stall_dir.mkdir()
@@ -232,6 +252,7 @@ def cluster(
         "CLUSTER_KILL_VIDEO_IDS": ",".join(kill_setup.video_ids),
         "CLUSTER_KILL_MEDIA_URLS": ",".join(kill_setup.media_urls),
         "CLUSTER_KILL_COLLECTION": kill_setup.collection_id,
+        "CLUSTER_FAULTS_COLLECTION": kill_setup.faults_collection_id,
         "CLUSTER_STALL_DIR": str(stall_dir),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
     }

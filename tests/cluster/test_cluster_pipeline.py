@@ -10,7 +10,10 @@ One cluster for the module (``conftest.py``), beside the session's local VideoDB
    one starting ``POST`` per task.
 2. One triggerer is SIGKILLed while more than 20 jobs wait: the other takes its triggers over
    (``triggerer_id`` in the trigger table), every task succeeds, and each task still started
-   exactly one job. The killed triggerer is started again afterwards.
+   exactly one job. The killed triggerer is started again afterwards. The same again under
+   the soak's fault rates (``SOAK_FAULTS``: 5xx, 429, dropped connections) on every VideoDB
+   call, with tasks that retry: still one accepted starting POST per task, every refused
+   one refused by an injected fault, and faults of every kind fired.
 3. A Celery worker is SIGKILLed (its process group and every descendant) while a clip task
    is between recording its job and deferring: the scheduler fails the task once its
    heartbeat is old, the retry runs on the other worker, finds the job in the task state
@@ -35,6 +38,7 @@ import pytest
 
 from tests.cluster.cluster import Cluster
 from tests.cluster.conftest import (
+    FAULTS_DAG_ID,
     KILL_CLIPS,
     KILL_DAG_ID,
     NIGHT_VIDEOS,
@@ -49,7 +53,7 @@ from tests.cluster.conftest import (
 from tests.cluster.procs import descendants, kill_if_same
 from tests.e2e.e2e_support import DEMO_PROMPT, NIGHTLY_DAG_ID
 from tests.e2e.real_airflow import wait_for
-from tests.reliability.conftest import accepted, api_calls
+from tests.reliability.conftest import SOAK_FAULTS, accepted, api_calls
 
 #: The module's cluster starts inside the first test's budget (pytest-timeout counts fixtures).
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -60,6 +64,8 @@ KILL_TIMEOUT = 600.0
 NIGHT_JOB_SECONDS = 1.0
 #: The crash test's jobs outlive the submission of all of them, the kill and the takeover.
 KILL_JOB_SECONDS = 40.0
+#: The seed of the fault rules in the triggerer-crash test under faults.
+FAULTS_SEED = 20261203
 #: Jobs that must be waiting when a triggerer is killed.
 MIN_WAITING = 20
 #: The pipeline's job tasks (each must wait on the triggerer) and their starting POST.
@@ -250,17 +256,64 @@ def test_nightly_pipeline_over_50_videos_spreads_over_both_triggerers(
     assert all(v["shot_count"] >= 1 and v["clip_stream_url"] for v in manifest["videos"])
 
 
+@pytest.mark.parametrize("faults", [False, True], ids=["clean", "soak-faults"])
 def test_triggerer_killed_while_jobs_wait_the_other_takes_over(
-    cluster: Cluster, server: Any, kill_setup: KillSetup
+    cluster: Cluster, server: Any, kill_setup: KillSetup, faults: bool
 ) -> None:
+    """With ``faults``: the soak's fault rates on every VideoDB call from the first POST to
+    the last event (the tasks of that DAG retry; a try whose POST /clip was refused or
+    dropped before the service took it submits again, one that recorded its job reattaches)."""
+    dag_id = FAULTS_DAG_ID if faults else KILL_DAG_ID
     server.configure(job_seconds=KILL_JOB_SECONDS, journal_size=100_000)
-    _wait_parsed(cluster, KILL_DAG_ID)
+    _wait_parsed(cluster, dag_id)
     assert len(cluster.triggerer_jobs) == 2, cluster.triggerer_jobs
     tasks = kill_setup.tasks
     assert tasks >= MIN_WAITING
     jobs_before = server.stats()["jobs_created"]
-    run_id = _trigger(cluster, KILL_DAG_ID)
-    watch = RunWatch(cluster, KILL_DAG_ID, run_id)
+    if faults:
+        server.set_faults(SOAK_FAULTS, seed=FAULTS_SEED)
+    try:
+        run_id = _trigger(cluster, dag_id)
+        watch = RunWatch(cluster, dag_id, run_id)
+        _kill_a_triggerer_while_jobs_wait(cluster, server, kill_setup, watch, jobs_before)
+    finally:
+        if faults:
+            server.clear_faults()
+    journal = server.journal()  # this test's only (the server fixture cleared it)
+    injected = Counter(
+        f"{e['fault']} {e['status']}" if e["fault"] == "status" else str(e["fault"])
+        for e in journal
+        if e["fault"]
+    )
+    tries = Counter(
+        row[0]
+        for row in cluster.query(
+            "select try_number from task_instance where dag_id = %s and run_id = %s",
+            dag_id,
+            run_id,
+        )
+    )
+    print(
+        f"CLUSTER TRIGGERER KILL ({'soak faults' if faults else 'clean'}): faults injected="
+        f"{sum(injected.values())} {dict(sorted(injected.items()))}; tasks by final try "
+        f"{dict(sorted(tries.items()))}"
+    )
+    if faults:
+        # the faults fired, of every kind the soak injects: otherwise this proves nothing
+        kinds = {"drop_before", "drop_after", "status 429", "status 503", "status 502"}
+        assert kinds <= set(injected), injected
+    else:
+        assert not injected, injected
+
+
+def _kill_a_triggerer_while_jobs_wait(
+    cluster: Cluster, server: Any, kill_setup: KillSetup, watch: RunWatch, jobs_before: int
+) -> None:
+    """Wait until every task waits on a triggerer, SIGKILL the one holding most, let the run
+    finish; assert the survivor took every orphan over, every task succeeded and each
+    started exactly one job (one accepted starting POST), and print the figures."""
+    tasks = kill_setup.tasks
+    run_id = watch.run_id
 
     def all_waiting() -> bool:
         """Every task deferred, its trigger owned by a triggerer that has polled."""
@@ -331,6 +384,7 @@ def test_triggerer_killed_while_jobs_wait_the_other_takes_over(
     clip_ends = {
         (f"clip_{p['body']['prompt'].split()[-1]}", -1): p["time"] + KILL_JOB_SECONDS
         for p in starts["clip"]
+        if accepted(p)
     }
     lags = [noticed[key] - clip_ends[key] for key in orphans if key in clip_ends and key in noticed]
     print(
@@ -340,22 +394,37 @@ def test_triggerer_killed_while_jobs_wait_the_other_takes_over(
         f"kill to last job noticed {last_noticed:.1f}s (jobs {KILL_JOB_SECONDS:.0f}s long); "
         f"orphaned clips: job end to task out of deferred max {max(lags, default=0):.1f}s "
         f"(n={len(lags)}); "
-        f"starting POSTs={ {k: len(v) for k, v in starts.items()} } "
+        f"starting POSTs sent={ {k: len(v) for k, v in starts.items()} } "
+        f"taken={ {k: sum(map(accepted, v)) for k, v in starts.items()} } "
         f"states={sorted({str(state) for state in states.values()})}"
     )
     assert all(state == "success" for state in states.values()), states
     assert len(states) == tasks
     assert orphans and sorted(taken_over) == orphans, (orphans, sorted(taken_over))
     for kind, sent in starts.items():
-        assert len(sent) == expected[kind] and all(accepted(p) for p in sent), (kind, len(sent))
+        taken = [p for p in sent if accepted(p)]
+        # the refused ones were refused by an injected fault (none without faults)
+        assert all(p["fault"] for p in sent if not accepted(p)), (kind, sent)
+        assert len(taken) == expected[kind], (kind, len(taken), len(sent))
+        assert len({_started_for(kind, p) for p in taken}) == expected[kind], (kind, taken)
     assert server.stats()["jobs_created"] - jobs_before == tasks
     # the survivor brought the orphaned jobs home: it polled them after the kill, and its
     # own trigger log of each orphan holds the one successful event
     for key in orphans:
-        logs = _trigger_logs(cluster, KILL_DAG_ID, run_id, *key)
+        logs = _trigger_logs(cluster, watch.dag_id, run_id, *key)
         assert survivor_job in logs, (key, sorted(logs))
         job = _fired_job(logs[survivor_job])
         assert job and job in polled_after, (key, job)
+
+
+def _started_for(kind: str, post: dict[str, Any]) -> str:
+    """The task a starting POST came from: a clip's prompt (``goal <n>``), an upload's
+    source URL, an index's video (its path)."""
+    if kind == "clip":
+        return str(post["body"]["prompt"])
+    if kind == "upload":
+        return str(post["body"]["url"])
+    return str(post["path"])
 
 
 def test_worker_killed_between_submit_and_defer_the_retry_reattaches(

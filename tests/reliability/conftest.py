@@ -20,6 +20,28 @@ DEFAULT_CONN_ID = "videodb_default"
 #: Fast retry settings: small waits so fault tests finish quickly, a real budget.
 FAST_EXTRAS: dict[str, Any] = {"max_retries": 4, "retry_max_wait": 2.0, "timeout": 5.0}
 
+#: The soak's fault rates (``test_soak.py``; also the cluster's triggerer-crash test under
+#: faults): 2% dropped connections, 5% 429 with Retry-After, 10% 5xx. Never an ambiguous
+#: fault on ``POST /clip`` (a dropped answer after the job was made, a 502/504): no client can
+#: tell whether the service took it, and that window is documented and tested on its own.
+SOAK_FAULTS: list[dict[str, Any]] = [
+    # 2% dropped connections
+    {"method": "POST", "path": "/video/*/clip", "kind": "drop_before", "rate": 0.02},
+    {"method": "GET", "path": "*", "kind": "drop_before", "rate": 0.01},
+    {"method": "GET", "path": "*", "kind": "drop_after", "rate": 0.01},
+    {"method": "POST", "path": "/compile", "kind": "drop_after", "rate": 0.02},
+    # 5% 429 with Retry-After
+    {"method": "*", "path": "*", "kind": "status", "status": 429, "retry_after": 0.2, "rate": 0.05},
+    # 10% 5xx: on POST /clip only 503 (the service did not take it); a 502/504 there is
+    # ambiguous, never retried by the hook, and belongs to the documented window.
+    {"method": "POST", "path": "/video/*/clip", "kind": "status", "status": 503, "rate": 0.10},
+    *(
+        {"method": method, "path": path, "kind": "status", "status": status, "rate": rate}
+        for method, path in (("GET", "*"), ("POST", "/compile"))
+        for status, rate in ((502, 0.034), (503, 0.034), (504, 0.034))
+    ),
+]
+
 
 def api_calls(
     entries: list[dict[str, Any]], method: str | None = None, path: str | None = None

@@ -31,6 +31,7 @@ import pytest
 
 from airflow_provider_videodb.exceptions import VideoDBError
 from tests.reliability.conftest import (
+    SOAK_FAULTS,
     ConnFactory,
     FakeStateStore,
     accepted,
@@ -43,24 +44,6 @@ TASKS = 200
 MAX_TRIES = 4
 SEED = 20261123
 PROMPTS = ["goal", "the crowd cheers", "kick off", "penalty", "interview"]
-
-SOAK_FAULTS: list[dict[str, Any]] = [
-    # 2% dropped connections
-    {"method": "POST", "path": "/video/*/clip", "kind": "drop_before", "rate": 0.02},
-    {"method": "GET", "path": "*", "kind": "drop_before", "rate": 0.01},
-    {"method": "GET", "path": "*", "kind": "drop_after", "rate": 0.01},
-    {"method": "POST", "path": "/compile", "kind": "drop_after", "rate": 0.02},
-    # 5% 429 with Retry-After
-    {"method": "*", "path": "*", "kind": "status", "status": 429, "retry_after": 0.2, "rate": 0.05},
-    # 10% 5xx: on POST /clip only 503 (the service did not take it); a 502/504 there is
-    # ambiguous, never retried by the hook, and belongs to the documented window.
-    {"method": "POST", "path": "/video/*/clip", "kind": "status", "status": 503, "rate": 0.10},
-    *(
-        {"method": method, "path": path, "kind": "status", "status": status, "rate": rate}
-        for method, path in (("GET", "*"), ("POST", "/compile"))
-        for status, rate in ((502, 0.034), (503, 0.034), (504, 0.034))
-    ),
-]
 
 
 @dataclass
