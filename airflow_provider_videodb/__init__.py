@@ -58,16 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": f"{_PACKAGE}.hooks.videodb.VideoDBHook",
                 "hook-name": "VideoDB",
                 "conn-fields": _CONN_FIELDS,
-                "ui-field-behaviour": {
-                    # The base URL (with scheme and port) goes in host; the key in password.
-                    "hidden-fields": ["schema", "login", "port", "extra"],
-                    "relabeling": {"host": "Base URL", "password": "API key"},
-                    "placeholders": {
-                        "host": "https://api.videodb.io",
-                        "password": "sk-...",
-                        "collection_id": "default",
-                    },
-                },
+                "ui-field-behaviour": _UI_FIELD_BEHAVIOUR,
             }
         ],
         # The videodb:// asset scheme (airflow_provider_videodb.assets). Airflow 3 reads only
@@ -102,31 +93,88 @@ def get_provider_info() -> dict[str, Any]:
     }
 
 
-def _field(label: str, types: str | list[str], default: Any, description: str) -> dict[str, Any]:
-    kinds = [types] if isinstance(types, str) else list(types)
+def _field(label: str, kind: str, description: str, **schema: Any) -> dict[str, Any]:
+    """One extra field of the connection form (a JSON schema the Airflow 3 UI renders).
+
+    No ``default``: the form then starts empty (``null``) and an empty field means "the
+    provider's default" (``settings`` reads ``null`` as not set), so the default is stated
+    in ``description`` rather than frozen into every connection the UI saves.
+
+    :param label: the field's label in the form.
+    :param kind: the JSON schema type (``null`` is always allowed too).
+    :param description: the help text under the field.
+    :param schema: more JSON schema keywords (``default``, ``minimum``, ``examples``...).
+    """
     return {
         "label": label,
-        "schema": {"type": [*kinds, "null"], "default": default},
+        "schema": {"type": [kind, "null"], **schema},
         "description": description,
     }
 
 
+#: The standard fields. ``host`` takes the whole base URL, ``password`` the key. ``port`` stays
+#: visible (optional): Airflow 3.3.0-3.3.2's Test button sends ``port: 0`` for a connection
+#: whose stored port is empty and then refuses the test (apache/airflow#73298), so a port
+#: typed here is what lets Test work on those versions. ``extra`` is hidden by the Airflow
+#: 2 form; the Airflow 3 UI always shows its "Extra Fields JSON" editor.
+_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "login", "extra"],
+    "relabeling": {"host": "Base URL", "password": "API key", "port": "Port (optional)"},
+    "placeholders": {
+        "host": "https://api.videodb.io",
+        "password": "sk-...",
+        "port": "443 (the port of the base URL)",
+        "collection_id": "default",
+    },
+}
+
 _CONN_FIELDS: dict[str, Any] = {
     "collection_id": _field(
-        "Collection", "string", "default", "Default collection: 'default' or an id 'c-...'."
+        "Collection",
+        "string",
+        "Empty: 'default' (the account's default collection); or a collection id 'c-...'.",
+        examples=["default"],
     ),
-    "timeout": _field("Read timeout (s)", "number", 30.0, "Read timeout of each request."),
-    "connect_timeout": _field("Connect timeout (s)", "number", 10.0, "TCP/TLS connect timeout."),
+    "timeout": _field(
+        "Read timeout (s)",
+        "number",
+        "Read timeout of each request. Empty: 30.",
+        exclusiveMinimum=0,
+        maximum=3600,
+    ),
+    "connect_timeout": _field(
+        "Connect timeout (s)",
+        "number",
+        "TCP/TLS connect timeout. Empty: 10.",
+        exclusiveMinimum=0,
+        maximum=3600,
+    ),
     "max_retries": _field(
-        "Max retries", "integer", 5, "Retries after the first attempt for transient failures."
+        "Max retries",
+        "integer",
+        "Retries after the first attempt for transient failures. Empty: 5.",
+        minimum=0,
+        maximum=20,
     ),
     "retry_max_wait": _field(
-        "Max retry wait (s)", "number", 60.0, "Cap for backoff and for a Retry-After header."
+        "Max retry wait (s)",
+        "number",
+        "Cap for backoff and for a Retry-After header. Empty: 60.",
+        exclusiveMinimum=0,
+        maximum=3600,
     ),
+    # A switch has no "unset" state in the UI (null shows as off), so this one has a default:
+    # on, as for connections made by code. A CA bundle path goes in its own field.
     "verify": _field(
         "TLS verification",
-        ["boolean", "string"],
-        True,
-        "true (default), false, or the path of a CA bundle.",
+        "boolean",
+        "Verify the server's TLS certificate (on by default). Off only for a test server.",
+        default=True,
+    ),
+    "ca_bundle": _field(
+        "CA bundle path",
+        "string",
+        "Path of a CA bundle file on the Airflow machines, to verify a server whose "
+        "certificate is signed by a private CA. Empty: the system's CAs.",
     ),
 }

@@ -4,7 +4,8 @@ Connection fields: ``password`` holds the API key; ``host`` the base URL (a bare
 ``https://``; a scheme in the host is kept; ``port`` and ``schema`` = ``http``/``https`` may
 complete it). Extras (plain or ``extra__videodb__``-prefixed keys, strings accepted as the
 URI form yields them): ``collection_id``, ``timeout``, ``connect_timeout``, ``max_retries``,
-``retry_max_wait``, ``verify`` (true/false or a CA bundle path).
+``retry_max_wait``, ``verify`` (true/false or a CA bundle path) and ``ca_bundle`` (a CA
+bundle path: the form's field, beside its ``verify`` switch).
 
 Everything is checked here, once, so that a bad connection is a :class:`VideoDBConfigError`
 naming the field, never a late ``InvalidHeader``/``OSError``/``OverflowError`` from deep
@@ -389,6 +390,30 @@ class _ExtraReader:
         return number
 
     def verify(self) -> bool | str:
+        """``verify`` (true, false or a CA bundle path) combined with ``ca_bundle``.
+
+        The connection form has a switch (``verify``) and a path field (``ca_bundle``);
+        connections made by code may put the path in ``verify`` itself. A bundle with
+        verification switched off, or two different paths, is a conflict, not a guess.
+        """
+        verify = self._verify_value()
+        bundle = self.extras.get("ca_bundle")
+        if bundle is None:
+            return verify
+        if not isinstance(bundle, str) or not bundle.strip():
+            raise self._bad("ca_bundle", bundle, "must be the path of a CA bundle file")
+        path = bundle.strip()
+        if verify is False:
+            raise self._bad(
+                "ca_bundle", path, "is set while verify is false; switch verification on"
+            )
+        if isinstance(verify, str) and verify != path:
+            raise self._bad(
+                "ca_bundle", path, f"conflicts with verify={verify!r}; set the path in one place"
+            )
+        return self._ca_bundle(path, "ca_bundle")
+
+    def _verify_value(self) -> bool | str:
         value = self.extras.get("verify", True)
         if isinstance(value, bool):
             return value
@@ -402,16 +427,16 @@ class _ExtraReader:
                 return self._ca_bundle(value.strip())
         raise self._bad("verify", value, "must be true, false or a CA bundle path")
 
-    def _ca_bundle(self, path: str) -> str:
+    def _ca_bundle(self, path: str, name: str = "verify") -> str:
         """A CA bundle path must name a readable file now, not fail later as an ``OSError``
         on the worker or a ``FileNotFoundError`` in the trigger. (A stat and an access
         check: cheap enough for the async path, which calls ``from_connection`` on the
         event loop.) A directory of certificates is not accepted: the async client loads
         a bundle file."""
         if not os.path.isfile(path):
-            raise self._bad("verify", path, "names no CA bundle file (no such file)")
+            raise self._bad(name, path, "names no CA bundle file (no such file)")
         if not os.access(path, os.R_OK):
-            raise self._bad("verify", path, "names a CA bundle file that cannot be read")
+            raise self._bad(name, path, "names a CA bundle file that cannot be read")
         return path
 
     def collection_id(self) -> str:

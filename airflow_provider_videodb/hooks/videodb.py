@@ -788,13 +788,58 @@ class VideoDBHook(BaseHook):
         return parse_thumbnail_url(data_of(payload, info), info)
 
     def test_connection(self) -> tuple[bool, str]:
-        """``GET /user``: names the user on success, the error on failure, never the key."""
+        """What Airflow's Test runs: the key (``GET /user``), then the connection's
+        collection (``GET /collection/{id}``). The message says what was checked and, on
+        failure, which field or which collection is wrong; never the key, in any form.
+
+        Airflow tests a connection under a random connection id of its own, so messages
+        about a field name the field ("the API key (field 'password')"), not the id.
+        """
+        try:
+            settings = self.settings
+        except VideoDBError as error:
+            return False, f"VideoDB connection failed: {self._without_conn_id(error)}"
+        key = settings.api_key
         try:
             user = self.get_user()
         except Exception as error:
-            return False, f"VideoDB connection failed: {error}"
+            reason = str(error) if isinstance(error, VideoDBError) else type(error).__name__
+            return False, _redact(
+                f"VideoDB connection failed: the API key (field 'password') was checked "
+                f"with GET /user at {settings.base_url}: {reason}",
+                key,
+            )
         who = user.get("user_name") or user.get("user_email") or user.get("user_id") or "?"
-        return True, f"Connected to VideoDB at {self.settings.base_url} as {who}"
+        cid = settings.collection_id
+        try:
+            collection = data_of(self.request("GET", f"/collection/{cid}"))
+        except VideoDBNotFoundError:
+            return False, _redact(
+                f"VideoDB connection failed: collection {cid!r} does not exist for {who} at "
+                f"{settings.base_url} (field 'Collection', extra collection_id)",
+                key,
+            )
+        except Exception as error:
+            reason = str(error) if isinstance(error, VideoDBError) else type(error).__name__
+            return False, _redact(
+                f"VideoDB connection failed: the key of {who} works, but collection {cid!r} "
+                f"could not be read: {reason}",
+                key,
+            )
+        name = collection.get("name") if isinstance(collection, Mapping) else None
+        label = f"{cid!r} ({name})" if name and name != cid else repr(cid)
+        return True, _redact(
+            f"Connected to VideoDB at {settings.base_url} as {who}; collection {label} found",
+            key,
+        )
+
+    def _without_conn_id(self, error: BaseException) -> str:
+        """``error``'s message without the ``VideoDB connection '<id>'`` it starts with."""
+        text = str(error)
+        for prefix in (f"VideoDB connection {self.videodb_conn_id!r}: ", "VideoDB "):
+            if text.startswith(prefix):
+                return text[len(prefix) :]
+        return text
 
     # -- connection form (Airflow < 3.2 reads these; newer ones read the provider info) ------
 
@@ -807,6 +852,7 @@ class VideoDBHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The standard fields' labels, placeholders and which are hidden (provider info)."""
         behaviour = cls._connection_type_info().get("ui-field-behaviour", {})
         return {
             "hidden_fields": list(behaviour.get("hidden-fields", [])),
@@ -816,6 +862,12 @@ class VideoDBHook(BaseHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The extra fields as WTForms fields, built from the provider info's conn-fields.
+
+        Only the field classes Airflow 3.1's API server can stand in for without FAB
+        (string, integer, boolean): a switch for booleans, a number input for numbers
+        (decimals are accepted by the UI's number input), a text box for the rest.
+        """
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import BooleanField, IntegerField, StringField
@@ -827,16 +879,19 @@ class VideoDBHook(BaseHook):
             kinds = set(schema.get("type", [])) - {"null"}
             label = lazy_gettext(spec.get("label", name))
             default = schema.get("default")
+            description = spec.get("description")
             if kinds == {"boolean"}:
-                widgets[name] = BooleanField(label, default=default)
-            elif kinds == {"integer"}:
-                widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), default=default)
-            else:  # numbers and "true/false/CA path" are typed as text
+                widgets[name] = BooleanField(label, default=default, description=description)
+            elif kinds and kinds <= {"integer", "number"}:
+                widgets[name] = IntegerField(
+                    label, widget=BS3TextFieldWidget(), default=default, description=description
+                )
+            else:
                 widgets[name] = StringField(
                     label,
                     widget=BS3TextFieldWidget(),
                     default=None if default is None else str(default),
-                    description=spec.get("description"),
+                    description=description,
                 )
         return widgets
 

@@ -77,10 +77,15 @@ def test_connection_form_is_declared(manager):
     assert {"schema", "login"} <= set(behaviour["hidden_fields"])
     assert "host" not in behaviour["hidden_fields"]
     assert "password" not in behaviour["hidden_fields"]
-    assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
+    assert behaviour["relabeling"] == {
+        "host": "Base URL",
+        "password": "API key",
+        "port": "Port (optional)",
+    }
+    assert "port" not in behaviour["hidden_fields"]  # Test on Airflow 3.3.0-3.3.2 needs it
     assert behaviour["placeholders"]["host"].startswith("https://")
     widgets = manager.connection_form_widgets
-    for extra in ("collection_id", "timeout", "max_retries", "verify"):
+    for extra in ("collection_id", "timeout", "max_retries", "verify", "ca_bundle"):
         assert f"extra__videodb__{extra}" in widgets
     assert not widgets["extra__videodb__verify"].is_sensitive
 

@@ -48,8 +48,9 @@ def test_a_ca_bundle_in_verify_is_used(tls_server, monkeypatch):
     base_url, cert = tls_server.base_url, tls_server.ca_bundle
     set_conn(monkeypatch, "videodb_ca", host=base_url, password="sk-tls-000000", verify=str(cert))
     ok, message = VideoDBHook("videodb_ca").test_connection()
-    assert ok and "TLS User" in message
-    assert tls_server.paths == ["/user"]
+    assert ok and "TLS User" in message, message
+    # Test checks the key, then the connection's collection: both over the verified TLS
+    assert tls_server.paths == ["/user", "/collection/default"]
 
 
 async def test_async_read_verifies_tls_too(tls_server):
