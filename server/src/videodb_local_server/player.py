@@ -1,37 +1,58 @@
 """What a video player (or a browser) fetches: playlists, MPEG-TS segments, a tiny player
-page, and the media files of audio, images and thumbnails.
+page, the stream as one MP4, and the media files of audio, images and thumbnails.
 
 The HTTP side of the ``/hls/...``, ``/watch``, ``/embed``, ``/player`` and ``/media/...``
-routes (none needs an API key); the FFmpeg side (cutting, playlists) is ``media.hls``.
+routes (none needs an API key); the FFmpeg side (cutting, playlists, remuxing) is
+``media.hls`` and ``media.remux``.
+
+The player page loads nothing from anywhere else: a browser that plays HLS by itself
+(Safari, recent Chromium) gets the playlist; any other gets ``/hls/{stream id}.mp4``, the
+same segments copied into one MP4 by this server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
+import re
+from pathlib import Path
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
 from . import backend, library
 from .app import add_route, origin_of
 from .backend import TwinState
-from .errors import BadRequest
-from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE
+from .errors import BadRequest, InternalError, NotFound
+from .media import remux
+from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, MediaError
+
+#: Where the MP4 copies of streams are kept, under the server's data folder.
+MP4_CACHE_DIR = "mp4-cache"
+#: A segment URI of the server's own playlists, relative to ``/hls/``.
+_SEGMENT_URI_RE = re.compile(r"^(?:/hls/)?(?:seg/)?(?P<vid>[^/]+)/(?P<name>[^/]+)$")
 
 PLAYER_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>VideoDB local player</title>
 <style>body{{margin:0;background:#111;color:#ddd;font-family:sans-serif}}
-video{{width:100%;max-height:90vh;background:#000}}p{{padding:0 1em}}</style></head>
-<body><video id="v" controls autoplay playsinline></video>
+video{{width:100%;max-height:90vh;background:#000}}p{{padding:0 1em}}
+a{{color:#8cf}}a:visited{{color:#c9f}}</style></head>
+<body><video id="v" controls autoplay muted playsinline></video>
 <p>Stream: <a href="{url}">{url}</a></p>
-<script src="https://cdn.jsdelivr.net/npm/hls.js@1"></script>
+<p id="how"></p>
 <script>
-const v = document.getElementById("v"), src = {url_js};
-if (v.canPlayType("application/vnd.apple.mpegurl")) {{ v.src = src; }}
-else if (window.Hls && Hls.isSupported()) {{ const h = new Hls(); h.loadSource(src);
-  h.attachMedia(v); }}
-else {{ document.body.insertAdjacentHTML("beforeend",
-  "<p>This browser cannot play HLS without hls.js (offline?). Use the stream URL.</p>"); }}
+const v = document.getElementById("v"), how = document.getElementById("how");
+const hls = {url_js}, mp4 = {mp4_js};
+if (v.canPlayType("application/vnd.apple.mpegurl")) {{
+  v.dataset.source = "hls"; v.src = hls; how.textContent = "Playing the HLS stream.";
+}} else if (mp4) {{
+  v.dataset.source = "mp4"; v.src = mp4;
+  how.textContent = "This browser cannot play HLS by itself: playing the stream as MP4.";
+}} else {{
+  v.dataset.source = "none";
+  how.textContent = "This browser cannot play HLS by itself; open the stream URL in a player.";
+}}
 </script></body></html>
 """
 
@@ -56,11 +77,32 @@ class PlayerHandlers:
         )
         return web.FileResponse(path, headers={"Content-Type": SEGMENT_CONTENT_TYPE})
 
+    async def mp4(self, request: web.Request) -> web.StreamResponse:
+        """``/hls/{sid}.mp4``: the stream's segments copied into one MP4 (cached)."""
+        sid = request.match_info["sid"]
+        playlist = backend.stream_playlist(self.state, sid)  # 404 for an unknown stream
+        files = [
+            (self._segment_file(entry.uri), entry.duration)
+            for entry in remux.playlist_entries(playlist)
+        ]
+        cache = self.state.data_dir / MP4_CACHE_DIR
+        try:
+            path = await asyncio.to_thread(remux.cached_mp4, cache, playlist, files)
+        except MediaError as error:
+            raise InternalError(f"The stream could not be remuxed to MP4: {error}") from None
+        return web.FileResponse(path, headers={"Content-Type": remux.MP4_CONTENT_TYPE})
+
+    def _segment_file(self, uri: str) -> Path:
+        match = _SEGMENT_URI_RE.match(uri)
+        if match is None:
+            raise NotFound("Segment not found")
+        return backend.segment_path(self.state, match["vid"], match["name"])
+
     async def player(self, request: web.Request) -> web.Response:
         url = request.query.get("url", "")
         if not url.startswith(("http://", "https://")):
             raise BadRequest("player needs ?url=<stream url>")
-        return _page(url)
+        return _page(url, _own_mp4(origin_of(self.state, request), url))
 
     async def watch(self, request: web.Request) -> web.Response:
         """``/watch?v=<stream id>`` (the ``player_url`` shape) and ``/embed?v=...`` (what the
@@ -69,7 +111,8 @@ class PlayerHandlers:
         if not sid:
             raise BadRequest("watch needs ?v=<stream id>")
         backend.stream_playlist(self.state, sid)  # 404 for an unknown (or deleted) stream
-        return _page(backend.stream_url_of(origin_of(self.state, request), sid))
+        origin = origin_of(self.state, request)
+        return _page(backend.stream_url_of(origin, sid), mp4_url_of(origin, sid))
 
     async def media_file(self, request: web.Request) -> web.StreamResponse:
         path = await library.media_file(
@@ -78,14 +121,42 @@ class PlayerHandlers:
         return web.FileResponse(path)
 
 
-def _page(url: str) -> web.Response:
-    page = PLAYER_PAGE.format(url=html.escape(url), url_js=_js_string(url))
+def mp4_url_of(origin: str, stream_id: str) -> str:
+    """Where the server serves stream ``stream_id`` as one MP4.
+
+    :param origin: the server's origin (``scheme://host:port``).
+    :param stream_id: the stream.
+    """
+    return f"{origin}/hls/{quote(stream_id)}.mp4"
+
+
+def _own_mp4(origin: str, url: str) -> str | None:
+    """The MP4 URL of ``url`` when it is a stream of this server (``/hls/<id>.m3u8``)."""
+    prefix = f"{origin}/hls/"
+    if not (url.startswith(prefix) and url.endswith(".m3u8")):
+        return None
+    sid = unquote(url[len(prefix) : -len(".m3u8")])
+    return None if not sid or "/" in sid else mp4_url_of(origin, sid)
+
+
+def _page(url: str, mp4: str | None) -> web.Response:
+    """The player page of stream ``url``, falling back to ``mp4`` (None: no fallback).
+
+    :param url: the HLS stream URL.
+    :param mp4: the same stream as MP4 on this server, or None.
+    """
+    page = PLAYER_PAGE.format(
+        url=html.escape(url),
+        url_js=_js_string(url),
+        mp4_js="null" if mp4 is None else _js_string(mp4),
+    )
     return web.Response(text=page, content_type="text/html")
 
 
 def setup_routes(app: web.Application, state: TwinState) -> None:
     handlers = PlayerHandlers(state)
     app.router.add_get("/hls/{sid}.m3u8", handlers.playlist)
+    app.router.add_get("/hls/{sid}.mp4", handlers.mp4)
     # Segment URIs are relative to the playlist; serve the layouts ingest.segment_prefix uses.
     app.router.add_get("/hls/seg/{vid}/{name}", handlers.segment)
     app.router.add_get("/hls/{vid}/{name}", handlers.segment)
