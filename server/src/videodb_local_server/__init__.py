@@ -14,4 +14,6 @@ in it, is the ``media`` package (``hls``, ``ingest``, ``transcript``, ``ranking`
 
 from videodb_local_server.control import LocalVideoDBServer
 
+__version__ = "0.1.0"
+
 __all__ = ["LocalVideoDBServer"]
