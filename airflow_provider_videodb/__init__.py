@@ -133,7 +133,6 @@ _CONN_FIELDS: dict[str, Any] = {
         "Collection",
         "string",
         "Empty: 'default' (the account's default collection); or a collection id 'c-...'.",
-        examples=["default"],
     ),
     "timeout": _field(
         "Read timeout (s)",
