@@ -159,6 +159,28 @@ def _trigger_logs(
     return logs
 
 
+def _why(
+    cluster: Cluster,
+    dag_id: str,
+    run_id: str,
+    keys: list[tuple[str, int]],
+    states: dict[tuple[str, int], str | None],
+) -> str:
+    """What the task and trigger logs of the task instances ``keys`` end with, for a failure
+    message: a task that failed says why here, not only in a CI machine's lost temp folder."""
+    lines = []
+    for task_id, map_index in keys:
+        lines.append(f"--- {task_id}[{map_index}]: {states.get((task_id, map_index))}")
+        folder = cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        folder /= f"task_id={task_id}"
+        if map_index >= 0:
+            folder /= f"map_index={map_index}"
+        for path in sorted(folder.glob("attempt=*.log*")):
+            tail = path.read_text(errors="replace").splitlines()[-12:]
+            lines += [f"  {path.name}:"] + [f"    {line[:400]}" for line in tail]
+    return "\n".join(lines) or str(states)
+
+
 def _fired_job(events: list[dict[str, Any]]) -> str | None:
     """The VideoDB job id of the one successful ``Trigger fired event`` in a trigger log."""
     fired = [e for e in events if e.get("event") == "Trigger fired event"]
@@ -398,7 +420,8 @@ def _kill_a_triggerer_while_jobs_wait(
         f"taken={ {k: sum(map(accepted, v)) for k, v in starts.items()} } "
         f"states={sorted({str(state) for state in states.values()})}"
     )
-    assert all(state == "success" for state in states.values()), states
+    failed = sorted(key for key, state in states.items() if state != "success")
+    assert not failed, _why(cluster, watch.dag_id, run_id, failed, states)
     assert len(states) == tasks
     assert orphans and sorted(taken_over) == orphans, (orphans, sorted(taken_over))
     for kind, sent in starts.items():
