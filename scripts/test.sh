@@ -3,16 +3,21 @@
 # this repository (the provider, and the local server in server/) in two environments.
 #
 #   env A  .venv        Python 3.11 + the newest Airflow 3.3.x: ruff, mypy, lint-imports (import
-#                       contracts), the provider's whole suite (unit, reliability, end-to-end
-#                       incl. slow tests), the server's suite
+#                       contracts), the docs (Sphinx, warnings are errors), the provider's whole
+#                       suite (unit, reliability, end-to-end incl. slow, cluster and browser
+#                       tests), the server's suite
 #   env B  .venv-floor  Python 3.12 (or 3.13) + the lowest Airflow we claim (3.1.x): the
 #                       provider's unit suite and the server's suite
 #
 # The server's suite is its own pytest run with server/ as its rootdir (server/pyproject.toml);
 # its module basenames would collide with the provider's in one run.
 #
-# Installs what it needs (uv, both venvs), kills every process it started, exits non-zero on
-# any failure. Extra arguments go to env A's pytest (e.g. `scripts/test.sh -k e2e`).
+#   packages            wheel + sdist of both distributions, twine check, installed from the
+#                       built files into a fresh venv where the demo runs (scripts/package.sh)
+#
+# Installs what it needs (uv, both venvs, Debian's chromium for the browser tests when run as
+# root), kills every process it started, exits non-zero on any failure. Extra arguments go to
+# env A's pytest (e.g. `scripts/test.sh -k e2e`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -58,6 +63,24 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# ensure_chromium: Debian's Chromium for the browser tests (Playwright drives it; its own
+# browser downloads cannot work offline). Installed with apt when missing and we are root; in
+# CI a missing browser is an error, elsewhere the browser tests skip (they say why).
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1; then return 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing Debian's chromium for the browser tests (apt-get)"
+        if (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq \
+            && apt-get install -y -qq chromium) \
+            >"$LOG_DIR/apt-chromium.log" 2>&1; then
+            return 0
+        fi
+        tail -n 20 "$LOG_DIR/apt-chromium.log" >&2
+    fi
+    if [ -n "${CI:-}" ]; then die "no chromium for the browser tests (apt-get install chromium)"; fi
+    say "WARNING: no chromium on PATH: the browser tests will skip"
+}
+
 # pytest that fails loudly when nothing was collected (exit 5) or anything else went wrong.
 run_pytest() {
     local label="$1" py="$2"
@@ -74,6 +97,7 @@ run_server_pytest() {
 }
 
 ensure_uv
+ensure_chromium
 
 PY_A="$(find_python 3.11 exact)" || die "env A needs Python 3.11 (set PYTHON=/path/to/python3.11)"
 FLOOR_PY=""
@@ -108,6 +132,8 @@ say "env A: mypy"
 "$A/mypy"
 say "env A: import contracts (lint-imports)"
 "$A/lint-imports" --no-cache
+say "env A: docs (scripts/docs.sh)"
+bash "$ROOT/scripts/docs.sh" "$ROOT/.venv"
 say "env A: pytest, provider (whole suite, including e2e and slow tests)"
 run_pytest "env A provider" "$A/python" tests "$@"
 say "env A: pytest, local server (server/tests)"
@@ -128,5 +154,8 @@ say "env B: pytest, provider (unit suite: tests/provider)"
 run_pytest "env B provider" "$B/python" tests/provider
 say "env B: pytest, local server (server/tests)"
 run_server_pytest "env B server" "$B/python"
+
+say "packages: build, check, install from the files, run the demo (scripts/package.sh)"
+bash "$ROOT/scripts/package.sh" "$ROOT/.venv"
 
 say "all green in $((SECONDS - started))s"
