@@ -178,7 +178,38 @@ def _why(
         for path in sorted(folder.glob("attempt=*.log*")):
             tail = path.read_text(errors="replace").splitlines()[-12:]
             lines += [f"  {path.name}:"] + [f"    {line[:400]}" for line in tail]
+        ids = cluster.query(
+            "select id from task_instance where dag_id = %s and run_id = %s"
+            " and task_id = %s and map_index = %s",
+            dag_id,
+            run_id,
+            task_id,
+            map_index,
+        )
+        for (ti_id,) in ids:
+            lines += _errors_about(cluster, str(ti_id))
     return "\n".join(lines) or str(states)
+
+
+def _errors_about(cluster: Cluster, ti_id: str) -> list[str]:
+    """The api-server's and scheduler's error lines naming task instance ``ti_id``, each with
+    the last lines of the traceback under it (where Airflow itself failed a task)."""
+    found: list[str] = []
+    for component in ("api-server", "scheduler"):
+        try:
+            text = cluster.log(component).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for at, line in enumerate(text):
+            if ti_id in line and "[error" in line:
+                trace = []
+                for more in text[at + 1 : at + 200]:
+                    if re.match(r"\d{4}-\d\d-\d\dT", more):
+                        break
+                    trace.append(more)
+                found.append(f"  {component}: {line[:400]}")
+                found += [f"    {more[:400]}" for more in trace[-4:]]
+    return found
 
 
 def _fired_job(events: list[dict[str, Any]]) -> str | None:
