@@ -17,6 +17,36 @@ say() {
 }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# marked_pids NAME=VALUE: the pids of the processes (but this shell) whose environment holds
+# NAME=VALUE, a marker every process a script starts inherits: found even when re-parented or
+# in a session of their own. Pure bash: no helper process that would carry the marker itself.
+marked_pids() {
+    local marker="$1" environ pid entry
+    for environ in /proc/[0-9]*/environ; do
+        pid="${environ#/proc/}"
+        pid="${pid%/environ}"
+        [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+        while IFS= read -r -d '' entry; do
+            if [ "$entry" = "$marker" ]; then
+                echo "$pid"
+                break
+            fi
+        done 2>/dev/null <"$environ" || true
+    done
+}
+
+# stop_marked NAME=VALUE: SIGTERM every process carrying the marker, SIGKILL what is left 2 s on.
+stop_marked() {
+    local marker="$1" pids
+    pids="$(marked_pids "$marker")"
+    [ -n "$pids" ] || return 0
+    say "stopping leftover processes: $(echo $pids)"
+    kill -TERM $pids 2>/dev/null || true
+    sleep 2
+    pids="$(marked_pids "$marker")"
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+}
+
 # python_ok PY MAJOR.MINOR [exact]: true if PY runs and is >= (or == with "exact") that version.
 python_ok() {
     local py="$1" want="$2" mode="${3:-min}"

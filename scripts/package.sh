@@ -42,37 +42,15 @@ VIDEODB_PACKAGE_RUN="$$-$RANDOM$RANDOM"
 export VIDEODB_PACKAGE_RUN
 demo_pid=""
 
-marked_pids() {
-    local environ pid entry
-    for environ in /proc/[0-9]*/environ; do
-        pid="${environ#/proc/}"
-        pid="${pid%/environ}"
-        [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
-        while IFS= read -r -d '' entry; do
-            if [ "$entry" = "VIDEODB_PACKAGE_RUN=$VIDEODB_PACKAGE_RUN" ]; then
-                echo "$pid"
-                break
-            fi
-        done 2>/dev/null <"$environ" || true
-    done
-}
-
 cleanup() {
-    local code=$? pids i
+    local code=$? i
     trap - EXIT INT TERM
     if [ -n "$demo_pid" ] && kill -0 "$demo_pid" 2>/dev/null; then
         # SIGINT: the demo's `finally` stops its server.
         kill -INT "$demo_pid" 2>/dev/null || true
         for i in $(seq 1 30); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 1; done
     fi
-    pids="$(marked_pids)"
-    if [ -n "$pids" ]; then
-        say "stopping leftover processes: $(echo $pids)"
-        kill -TERM $pids 2>/dev/null || true
-        sleep 2
-        pids="$(marked_pids)"
-        [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-    fi
+    stop_marked "VIDEODB_PACKAGE_RUN=$VIDEODB_PACKAGE_RUN"
     rm -rf "$WORK"
     exit "$code"
 }

@@ -30,33 +30,10 @@ mkdir -p "$LOG_DIR"
 VIDEODB_TEST_RUN="$$-$RANDOM$RANDOM"
 export VIDEODB_TEST_RUN
 
-our_pids() {
-    # Pure bash (no helper processes that would match the marker themselves).
-    local environ pid entry
-    for environ in /proc/[0-9]*/environ; do
-        pid="${environ#/proc/}"
-        pid="${pid%/environ}"
-        [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
-        while IFS= read -r -d '' entry; do
-            if [ "$entry" = "VIDEODB_TEST_RUN=$VIDEODB_TEST_RUN" ]; then
-                echo "$pid"
-                break
-            fi
-        done 2>/dev/null <"$environ" || true
-    done
-}
-
 cleanup() {
-    local code=$? pids
+    local code=$?
     trap - EXIT INT TERM
-    pids="$(our_pids)"
-    if [ -n "$pids" ]; then
-        say "stopping leftover processes: $(echo $pids)"
-        kill -TERM $pids 2>/dev/null || true
-        sleep 2
-        pids="$(our_pids)"
-        [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-    fi
+    stop_marked "VIDEODB_TEST_RUN=$VIDEODB_TEST_RUN"
     exit "$code"
 }
 trap cleanup EXIT
