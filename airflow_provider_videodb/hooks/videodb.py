@@ -95,6 +95,12 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 
+def _reason(error: BaseException) -> str:
+    """What a failed request says in Test's message: a provider error's own text, or only the
+    class of anything else (whose text might carry what it was given)."""
+    return str(error) if isinstance(error, VideoDBError) else type(error).__name__
+
+
 def _redact(text: str, secret: str) -> str:
     """``text`` without ``secret`` (as is, or as its repr escapes it)."""
     if not secret:
@@ -799,38 +805,39 @@ class VideoDBHook(BaseHook):
             settings = self.settings
         except VideoDBError as error:
             return False, f"VideoDB connection failed: {self._without_conn_id(error)}"
-        key = settings.api_key
+        ok, message = self._check_key_and_collection(settings)
+        return ok, _redact(
+            message if ok else f"VideoDB connection failed: {message}", settings.api_key
+        )
+
+    def _check_key_and_collection(self, settings: VideoDBSettings) -> tuple[bool, str]:
+        """Test's two requests and what to say of them (not redacted yet)."""
         try:
             user = self.get_user()
         except Exception as error:
-            reason = str(error) if isinstance(error, VideoDBError) else type(error).__name__
-            return False, _redact(
-                f"VideoDB connection failed: the API key (field 'password') was checked "
-                f"with GET /user at {settings.base_url}: {reason}",
-                key,
+            return False, (
+                f"the API key (field 'password') was checked with GET /user at "
+                f"{settings.base_url}: {_reason(error)}"
             )
         who = user.get("user_name") or user.get("user_email") or user.get("user_id") or "?"
         cid = settings.collection_id
         try:
             collection = data_of(self.request("GET", f"/collection/{cid}"))
         except VideoDBNotFoundError:
-            return False, _redact(
-                f"VideoDB connection failed: collection {cid!r} does not exist for {who} at "
-                f"{settings.base_url} (field 'Collection', extra collection_id)",
-                key,
+            return False, (
+                f"collection {cid!r} does not exist for {who} at {settings.base_url} "
+                "(field 'Collection', extra collection_id)"
             )
         except Exception as error:
-            reason = str(error) if isinstance(error, VideoDBError) else type(error).__name__
-            return False, _redact(
-                f"VideoDB connection failed: the key of {who} works, but collection {cid!r} "
-                f"could not be read: {reason}",
-                key,
+            return False, (
+                f"the key of {who} works, but collection {cid!r} could not be read: "
+                f"{_reason(error)}"
             )
         name = collection.get("name") if isinstance(collection, Mapping) else None
         label = f"{cid!r} ({name})" if name and name != cid else repr(cid)
-        return True, _redact(
+        return (
+            True,
             f"Connected to VideoDB at {settings.base_url} as {who}; collection {label} found",
-            key,
         )
 
     def _without_conn_id(self, error: BaseException) -> str:
