@@ -17,6 +17,7 @@ from server_support import (
     FREE_API_KEY,
     JOB_SECONDS,
     TEST_API_KEY,
+    demo_video,
 )
 
 from videodb_local_server.control import LocalVideoDBServer
@@ -51,3 +52,9 @@ def api(server: LocalVideoDBServer) -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.headers["x-access-token"] = server.api_key
         yield session
+
+
+@pytest.fixture
+def news(server: LocalVideoDBServer, api: requests.Session) -> dict:
+    """The demo's "Evening News Roundup" video."""
+    return demo_video(server.base_url, api)

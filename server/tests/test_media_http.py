@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from server_support import post_stream
 
 from videodb_local_server.media import hls
 from videodb_local_server.media.demo import FPS
@@ -21,18 +22,8 @@ def play(url: str) -> tuple[int, str]:
     return report.video_frames, report.errors
 
 
-@pytest.fixture
-def news(server: Any, api: requests.Session) -> dict[str, Any]:
-    reply = api.get(f"{server.base_url}/video", params={"collection_id": "default"}, timeout=30)
-    videos = reply.json()["data"]["videos"]
-    return next(v for v in videos if v["name"] == "Evening News Roundup")
-
-
 def stream(server: Any, api: requests.Session, video: dict[str, Any], timeline: Any) -> str:
-    body = {"timeline": timeline, "length": float(video["length"])}
-    reply = api.post(f"{server.base_url}/video/{video['id']}/stream", json=body, timeout=30)
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["data"]["stream_url"])
+    return str(post_stream(server.base_url, api, video, timeline)["stream_url"])
 
 
 def test_whole_video_stream_plays_with_hls_content_types(

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
+from server_support import post_stream
 
 from videodb_local_server.media import hls, remux
 from videodb_local_server.media.demo import FPS
@@ -21,18 +22,8 @@ from videodb_local_server.media.demo import FPS
 FRAME = 1.0 / FPS
 
 
-@pytest.fixture
-def news(server: Any, api: requests.Session) -> dict[str, Any]:
-    reply = api.get(f"{server.base_url}/video", params={"collection_id": "default"}, timeout=30)
-    videos = reply.json()["data"]["videos"]
-    return next(v for v in videos if v["name"] == "Evening News Roundup")
-
-
 def _stream(server: Any, api: requests.Session, video: dict[str, Any], timeline: Any) -> dict:
-    body = {"timeline": timeline, "length": float(video["length"])}
-    reply = api.post(f"{server.base_url}/video/{video['id']}/stream", json=body, timeout=30)
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json()["data"])
+    return post_stream(server.base_url, api, video, timeline)
 
 
 def _sid(stream_url: str) -> str:
