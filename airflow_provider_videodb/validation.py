@@ -161,7 +161,7 @@ def check_timeline_within(timeline: Timeline | None, length: float | None) -> No
 
 
 def validate_prompt(prompt: Any, field: str = "prompt") -> str:
-    """A natural-language prompt: something visible, no control characters, bounded length.
+    r"""A natural-language prompt: something visible, no control characters, bounded length.
 
     Empty means empty once whitespace and invisible format characters (zero-width space and
     joiners, word joiner, BOM: Unicode categories Cf/Zs/Zl/Zp) are removed. Control

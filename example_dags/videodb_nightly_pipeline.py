@@ -7,6 +7,7 @@ Per run:
    ``file:///…``, ``s3://…``, ``gs://…`` through the provider a deployment has for it).
 2. For each of them (dynamic task mapping; every long job waits on the triggerer, no
    worker slot is held while the service works):
+
    * ``upload``: into the collection (``UploadVideoOperator``);
    * ``index_spoken_words``: what spoken search and clips need (already indexed is fine);
    * ``full_stream``: an HLS stream of the whole video;
@@ -14,6 +15,7 @@ Per run:
    * ``search``: the shots that match ``params.search_query``, compiled into one stream;
    * ``plan_trailer`` + ``trailer``: a short timeline stream of the best clip shots (or of
      the first seconds of the video when the prompt found nothing).
+
 3. ``publish_manifest`` writes a small JSON manifest (each video's id, source, streams and
    shot counts) to ``params.manifest_path`` (or only logs it when the path is empty) and
    returns it as XCom.

@@ -8,7 +8,7 @@ journal must show exactly one ``POST /clip``.
 
 The same run also checks item 5 in Airflow's own task logs and XCom table: no API key.
 
-Remaining window (documented in the README): if the worker dies between the service
+Remaining window (documented in docs/deferral-and-scale.rst): if the worker dies between the service
 accepting ``POST /clip`` and ``task_state_store.set`` (or the answer to the POST is lost),
 try 2 cannot know the job and submits a new one.
 """
@@ -207,7 +207,7 @@ def test_the_remaining_window_is_what_the_readme_says(
     Try 1 gets no answer, so it cannot record the job; the hook does not repeat the POST
     (it may have been taken) and fails clearly. The retry then knows no job and submits a
     second one: two jobs exist, and the retry's log says that it could not know. If this
-    test starts failing, the window closed: update the README.
+    test starts failing, the window closed: update docs/deferral-and-scale.rst.
     """
     from airflow.sdk.exceptions import TaskDeferred
 

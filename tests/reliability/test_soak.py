@@ -11,7 +11,8 @@ The local server injects, with a fixed seed: 5% 429 (with Retry-After) on every 
 dropped connections (before processing on ``POST /clip``; before or after processing on
 reads and on the idempotent ``POST /compile``). A dropped *answer* to ``POST /clip`` after
 the job was created is the one case no client can resolve (taken or not?); it is covered
-by ``test_faults_survived`` (one POST, then a clear error) and by the README's honest window.
+by ``test_faults_survived`` (one POST, then a clear error) and by the window the docs own up to
+(docs/deferral-and-scale.rst).
 
 Asserted: every task succeeds, each task's prompt has exactly one accepted ``POST /clip``
 (zero duplicates), the server created exactly as many jobs as there are tasks, and every
