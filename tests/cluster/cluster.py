@@ -69,13 +69,7 @@ class Cluster(Deployment):
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Read the metadata database (``%s`` placeholders; ``?`` is accepted too)."""
-        conn: Any = self.db.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.replace("?", "%s"), params)
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return self.db.query(sql, *params)
 
     def launch(self, label: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
         """Start ``airflow <args>`` as component ``label`` (its own session, output in

@@ -129,15 +129,33 @@ class Postgres:
         """SQLAlchemy URL of the database (``driver`` is the scheme, e.g. ``db+postgresql``)."""
         return f"{driver}://postgres@127.0.0.1:{self.port}/{self.database}"
 
-    def connect(self) -> object:
-        """A psycopg2 connection (autocommit) to the database."""
+    def connect(self, database: str | None = None) -> Any:
+        """A psycopg2 connection (autocommit) to ``database`` (default: the server's own).
+
+        :param database: the database to connect to.
+        """
         import psycopg2
 
         conn = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=self.database
+            host="127.0.0.1", port=self.port, user="postgres", dbname=database or self.database
         )
         conn.autocommit = True
         return conn
+
+    def query(self, sql: str, *params: Any, database: str | None = None) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` (``%s`` placeholders; ``?`` is accepted too), one connection.
+
+        :param sql: one statement.
+        :param params: its parameters.
+        :param database: where to run it (default: the server's own database).
+        """
+        conn = self.connect(database)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.replace("?", "%s"), params)
+                return list(cur.fetchall()) if cur.description else []
+        finally:
+            conn.close()
 
 
 def _as_user() -> dict[str, Any]:
