@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 
 import airflow_provider_videodb
 from airflow_provider_videodb import get_provider_info
+from tests.form_support import require_real_wtforms
 
 HOOK = "airflow_provider_videodb.hooks.videodb.VideoDBHook"
 LINK = "airflow_provider_videodb.links.videodb.VideoDBPlayerLink"
@@ -70,9 +70,9 @@ def test_providers_manager_lists_the_extra_link(manager):
 
 
 def test_connection_form_is_declared(manager):
-    if "videodb" not in manager.field_behaviours and importlib.util.find_spec("wtforms") is None:
+    if "videodb" not in manager.field_behaviours:
         # Airflow 3.1 builds the form from the hook's methods, and only with wtforms (FAB UI).
-        pytest.skip("this Airflow reads the connection form through wtforms, not installed")
+        require_real_wtforms()
     behaviour = manager.field_behaviours["videodb"]
     assert {"schema", "login"} <= set(behaviour["hidden_fields"])
     assert "host" not in behaviour["hidden_fields"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from airflow_provider_videodb import get_provider_info
 from airflow_provider_videodb.exceptions import VideoDBConfigError
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.settings import VideoDBSettings
+from tests.form_support import require_real_wtforms, schema_form
 from tests.provider.hook_support import requests_to, set_conn
 
 [_CONN_TYPE] = get_provider_info()["connection-types"]
@@ -241,7 +244,11 @@ def test_a_bundle_that_is_not_a_path_is_refused(bad):
 
 @pytest.fixture(scope="module")
 def ui_fields() -> dict[str, Any]:
-    """``extra_fields`` of the videodb entry of ``GET /ui/connections/hook_meta``."""
+    """``extra_fields`` of the videodb entry of ``GET /ui/connections/hook_meta`` (Airflow
+    3.2+: the provider info's schemas; 3.1 builds its form from WTForms widgets instead,
+    see ``test_airflow_below_3_2_widgets`` and ``test_airflow_3_1_ui_fields``)."""
+    if not schema_form():
+        pytest.skip("this Airflow's UI builds the form from the hook's WTForms widgets")
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
     HookMetaService.hook_meta_data.cache_clear()
@@ -292,9 +299,38 @@ class _StartsWithHttps:
 ANY_URL = _StartsWithHttps()
 
 
+def test_airflow_3_1_ui_fields():
+    """Airflow 3.1's UI gets the extra fields from the hook's widgets (through its stand-in
+    WTForms): every field with its label, empty but for the TLS switch, which is on."""
+    if schema_form():
+        pytest.skip("this Airflow renders the provider info's schemas (test_ui_* above)")
+    # In a process of its own, as in the api-server: the stand-in WTForms it installs, and
+    # the providers manager's caches, must not meet what other tests imported
+    code = (
+        "import json\n"
+        "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService\n"
+        "[m] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == 'videodb']\n"
+        "print(json.dumps(m.model_dump(), default=str))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads(done.stdout.strip().splitlines()[-1])
+    extra = meta["extra_fields"]
+    assert extra, meta
+    assert {name: field["schema"]["title"] for name, field in extra.items()} == {
+        name: spec["label"] for name, spec in CONN_FIELDS.items()
+    }
+    values = {name: field["value"] for name, field in extra.items()}
+    assert values == {**dict.fromkeys(CONN_FIELDS), "verify": True}
+    assert extra["verify"]["schema"]["type"] == ["boolean", "null"]
+    standard = meta["standard_fields"]
+    assert standard["port"]["title"] == "Port (optional)" and not standard["port"]["hidden"]
+
+
 def test_airflow_below_3_2_widgets():
-    pytest.importorskip("wtforms")
-    pytest.importorskip("flask_appbuilder")
+    require_real_wtforms()
     widgets = VideoDBHook.get_connection_form_widgets()
     classes = {name: widget.field_class.__name__ for name, widget in widgets.items()}
     assert classes == {

@@ -10,6 +10,7 @@ from airflow_provider_videodb import __version__
 from airflow_provider_videodb import exceptions as exc
 from airflow_provider_videodb.hooks.videodb import VideoDBHook
 from airflow_provider_videodb.responses import Shot, parse_clip_shots
+from tests.form_support import require_real_wtforms
 from tests.provider.hook_support import fast_hook, requests_to, set_conn
 
 CLIENT = f"airflow-provider-videodb/{__version__}"
@@ -264,7 +265,6 @@ def test_connection_form_widgets_match_the_provider_info():
     from airflow_provider_videodb import get_provider_info
 
     [conn_type] = get_provider_info()["connection-types"]
-    pytest.importorskip("wtforms")
-    pytest.importorskip("flask_appbuilder")
+    require_real_wtforms()
     widgets = VideoDBHook.get_connection_form_widgets()
     assert set(widgets) == set(conn_type["conn-fields"])
