@@ -132,7 +132,7 @@ def test_timeline_stream_as_mp4_holds_every_piece(server, api, news):
     timeline = [[95.0, 101.0], [10.5, 14.0], [150.0, 152.0]]
     data = _stream(server, api, news, timeline)
     playlist = requests.get(data["stream_url"], timeout=30).text
-    covered = sum(entry.duration for entry in remux.playlist_entries(playlist))
+    covered = sum(segment.duration for segment in hls.parse_playlist(playlist, Path()).segments)
     url = f"{server.base_url}/hls/{_sid(data['stream_url'])}.mp4"
     report = hls.decode(url)
     assert report.errors == ""
@@ -160,15 +160,16 @@ def test_mp4_of_an_unknown_stream_is_a_404(server):
 # -- the remux helpers ------------------------------------------------------------------------
 
 
-def test_playlist_entries_reads_uris_and_durations():
+def test_a_discontinuous_playlist_gives_its_segments_in_order():
+    """What the MP4 route joins: a timeline stream's segments, across discontinuities."""
     text = (
         "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000000,\nseg/m-1/seg_00000.ts\n"
         "#EXT-X-DISCONTINUITY\n#EXTINF:1.5,title\nseg/m-2/seg_00007.ts\n#EXT-X-ENDLIST\n"
     )
-    entries = remux.playlist_entries(text)
-    assert entries == [
-        remux.PlaylistEntry("seg/m-1/seg_00000.ts", 2.0),
-        remux.PlaylistEntry("seg/m-2/seg_00007.ts", 1.5),
+    segments = hls.parse_playlist(text, Path()).segments
+    assert [(s.uri, s.duration) for s in segments] == [
+        ("seg/m-1/seg_00000.ts", 2.0),
+        ("seg/m-2/seg_00007.ts", 1.5),
     ]
 
 

@@ -26,7 +26,7 @@ from .app import add_route, origin_of
 from .backend import TwinState
 from .errors import BadRequest, InternalError, NotFound
 from .media import remux
-from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, MediaError
+from .media.hls import PLAYLIST_CONTENT_TYPE, SEGMENT_CONTENT_TYPE, MediaError, parse_playlist
 
 #: Where the MP4 copies of streams are kept, under the server's data folder.
 MP4_CACHE_DIR = "mp4-cache"
@@ -82,8 +82,8 @@ class PlayerHandlers:
         sid = request.match_info["sid"]
         playlist = backend.stream_playlist(self.state, sid)  # 404 for an unknown stream
         files = [
-            (self._segment_file(entry.uri), entry.duration)
-            for entry in remux.playlist_entries(playlist)
+            (self._segment_file(segment.uri), segment.duration)
+            for segment in parse_playlist(playlist, Path()).segments
         ]
         cache = self.state.data_dir / MP4_CACHE_DIR
         try:

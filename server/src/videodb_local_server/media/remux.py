@@ -17,7 +17,6 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .hls import MediaError, run_ffmpeg
@@ -25,31 +24,6 @@ from .hls import MediaError, run_ffmpeg
 MP4_CONTENT_TYPE = "video/mp4"
 #: Seconds one remux may take (stream copy: well under a second for the demo videos).
 REMUX_TIMEOUT_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class PlaylistEntry:
-    """One media segment of a playlist: its URI (as written) and its ``#EXTINF`` duration."""
-
-    uri: str
-    duration: float
-
-
-def playlist_entries(playlist: str) -> list[PlaylistEntry]:
-    """The media segments of an HLS playlist, in order.
-
-    :param playlist: the playlist text (``#EXTINF:<seconds>,`` then the URI line).
-    """
-    entries: list[PlaylistEntry] = []
-    duration: float | None = None
-    for raw in playlist.splitlines():
-        line = raw.strip()
-        if line.startswith("#EXTINF:"):
-            duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
-        elif line and not line.startswith("#") and duration is not None:
-            entries.append(PlaylistEntry(line, duration))
-            duration = None
-    return entries
 
 
 def _quoted(path: Path) -> str:
