@@ -141,6 +141,15 @@ class RunWatch:
         return str(wait_for(f"run {self.run_id} to finish", self.sample, self.cluster, timeout))
 
 
+def _task_log_folder(
+    cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int
+) -> Path:
+    """Where a task instance's logs lie (its tries' and its triggers'): a ``map_index=N``
+    folder below the task's for a mapped task instance."""
+    folder = cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+    return folder / f"map_index={map_index}" if map_index >= 0 else folder
+
+
 def _trigger_logs(
     cluster: Cluster, dag_id: str, run_id: str, task_id: str, map_index: int
 ) -> dict[int, list[dict[str, Any]]]:
@@ -149,9 +158,7 @@ def _trigger_logs(
     They lie beside the task's log: ``attempt=N.log.trigger.<TriggererJob id>.log`` (in a
     ``map_index=N`` folder for a mapped task instance).
     """
-    folder = cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-    if map_index >= 0:
-        folder /= f"map_index={map_index}"
+    folder = _task_log_folder(cluster, dag_id, run_id, task_id, map_index)
     logs: dict[int, list[dict[str, Any]]] = {}
     for path in folder.glob("*.trigger.*.log"):
         job_id = int(path.name.split(".trigger.")[1].removesuffix(".log"))
@@ -171,10 +178,7 @@ def _why(
     lines = []
     for task_id, map_index in keys:
         lines.append(f"--- {task_id}[{map_index}]: {states.get((task_id, map_index))}")
-        folder = cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
-        folder /= f"task_id={task_id}"
-        if map_index >= 0:
-            folder /= f"map_index={map_index}"
+        folder = _task_log_folder(cluster, dag_id, run_id, task_id, map_index)
         for path in sorted(folder.glob("attempt=*.log*")):
             tail = path.read_text(errors="replace").splitlines()[-12:]
             lines += [f"  {path.name}:"] + [f"    {line[:400]}" for line in tail]

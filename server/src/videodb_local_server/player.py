@@ -81,15 +81,19 @@ class PlayerHandlers:
         """``/hls/{sid}.mp4``: the stream's segments copied into one MP4 (cached)."""
         sid = request.match_info["sid"]
         playlist = backend.stream_playlist(self.state, sid)  # 404 for an unknown stream
-        files = [
-            (self._segment_file(segment.uri), segment.duration)
-            for segment in parse_playlist(playlist, Path()).segments
-        ]
-        cache = self.state.data_dir / MP4_CACHE_DIR
-        try:
-            path = await asyncio.to_thread(remux.cached_mp4, cache, playlist, files)
-        except MediaError as error:
-            raise InternalError(f"The stream could not be remuxed to MP4: {error}") from None
+        # Cached by the playlist's digest (a stream's playlist never changes): a cached MP4
+        # needs no segment looked up; a new one has its segments found here, on the loop's
+        # thread (the store's), and only FFmpeg's copy runs in a worker thread.
+        path = self.state.data_dir / MP4_CACHE_DIR / remux.cache_name(playlist)
+        if not path.is_file():
+            files = [
+                (self._segment_file(segment.uri), segment.duration)
+                for segment in parse_playlist(playlist, Path()).segments
+            ]
+            try:
+                await asyncio.to_thread(remux.remux_to_mp4, files, path)
+            except MediaError as error:
+                raise InternalError(f"The stream could not be remuxed to MP4: {error}") from None
         return web.FileResponse(path, headers={"Content-Type": remux.MP4_CONTENT_TYPE})
 
     def _segment_file(self, uri: str) -> Path:

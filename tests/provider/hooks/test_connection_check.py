@@ -243,19 +243,33 @@ def test_a_bundle_that_is_not_a_path_is_refused(bad):
 
 
 @pytest.fixture(scope="module")
-def ui_fields() -> dict[str, Any]:
-    """``extra_fields`` of the videodb entry of ``GET /ui/connections/hook_meta`` (Airflow
-    3.2+: the provider info's schemas; 3.1 builds its form from WTForms widgets instead,
-    see ``test_airflow_below_3_2_widgets`` and ``test_airflow_3_1_ui_fields``)."""
+def hook_meta() -> dict[str, Any]:
+    """The videodb entry of ``GET /ui/connections/hook_meta`` as the api-server serves it:
+    built in a process of its own, as there (Airflow 3.1 installs stand-in WTForms modules
+    while building it, which must not meet what other tests imported, nor they it)."""
+    code = (
+        "import json\n"
+        "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService\n"
+        "[m] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == 'videodb']\n"
+        "print(json.dumps(m.model_dump(), default=str))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert meta["extra_fields"], meta
+    return meta
+
+
+@pytest.fixture(scope="module")
+def ui_fields(hook_meta: dict[str, Any]) -> dict[str, Any]:
+    """The form's fields as the Airflow 3.2+ UI receives them (the provider info's schemas;
+    3.1 builds its form from WTForms widgets instead, see ``test_airflow_below_3_2_widgets``
+    and ``test_airflow_3_1_ui_fields``)."""
     if not schema_form():
         pytest.skip("this Airflow's UI builds the form from the hook's WTForms widgets")
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
-
-    HookMetaService.hook_meta_data.cache_clear()
-    [meta] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "videodb"]
-    fields = meta.model_dump()["extra_fields"]
-    behaviour = meta.model_dump()["standard_fields"]
-    return {"extra": fields, "standard": behaviour}
+    return {"extra": hook_meta["extra_fields"], "standard": hook_meta["standard_fields"]}
 
 
 def _kinds(field: dict[str, Any]) -> set[str]:
@@ -299,33 +313,19 @@ class _StartsWithHttps:
 ANY_URL = _StartsWithHttps()
 
 
-def test_airflow_3_1_ui_fields():
+def test_airflow_3_1_ui_fields(hook_meta: dict[str, Any]) -> None:
     """Airflow 3.1's UI gets the extra fields from the hook's widgets (through its stand-in
     WTForms): every field with its label, empty but for the TLS switch, which is on."""
     if schema_form():
         pytest.skip("this Airflow renders the provider info's schemas (test_ui_* above)")
-    # In a process of its own, as in the api-server: the stand-in WTForms it installs, and
-    # the providers manager's caches, must not meet what other tests imported
-    code = (
-        "import json\n"
-        "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService\n"
-        "[m] = [m for m in HookMetaService.hook_meta_data() if m.connection_type == 'videodb']\n"
-        "print(json.dumps(m.model_dump(), default=str))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    meta = json.loads(done.stdout.strip().splitlines()[-1])
-    extra = meta["extra_fields"]
-    assert extra, meta
+    extra = hook_meta["extra_fields"]
     assert {name: field["schema"]["title"] for name, field in extra.items()} == {
         name: spec["label"] for name, spec in CONN_FIELDS.items()
     }
     values = {name: field["value"] for name, field in extra.items()}
     assert values == {**dict.fromkeys(CONN_FIELDS), "verify": True}
     assert extra["verify"]["schema"]["type"] == ["boolean", "null"]
-    standard = meta["standard_fields"]
+    standard = hook_meta["standard_fields"]
     assert standard["port"]["title"] == "Port (optional)" and not standard["port"]["hidden"]
 
 

@@ -6,9 +6,9 @@ re-encode) into an MP4 with its index at the front (``+faststart``), so a plain
 whatever their own timestamps, which is what a timeline or compiled stream needs: its pieces
 jump in time where the playlist says ``#EXT-X-DISCONTINUITY``.
 
-Files are cached by the playlist's digest (a stream's playlist never changes), written to a
-temporary name and renamed, so concurrent requests never see half a file. No HTTP here: the
-route is ``player``'s.
+An MP4 is written to a temporary name and renamed, so concurrent requests never see half a
+file; :func:`cache_name` names it by the playlist's digest (a stream's playlist never
+changes), which is how ``player``'s route keeps it. No HTTP here: the route is ``player``'s.
 """
 
 from __future__ import annotations
@@ -80,23 +80,3 @@ def remux_to_mp4(
         script.unlink(missing_ok=True)
         work.unlink(missing_ok=True)
     return out
-
-
-def cached_mp4(
-    cache_dir: Path,
-    playlist: str,
-    files: Sequence[tuple[Path, float]],
-    *,
-    timeout: float = REMUX_TIMEOUT_SECONDS,
-) -> Path:
-    """The MP4 of a playlist from ``cache_dir``, remuxed first if it is not there yet.
-
-    :param cache_dir: where the MP4 files are kept.
-    :param playlist: the playlist text (its digest names the file).
-    :param files: the playlist's segment files with their durations, in order.
-    :param timeout: seconds FFmpeg may take.
-    """
-    out = cache_dir / cache_name(playlist)
-    if out.is_file():
-        return out
-    return remux_to_mp4(files, out, timeout=timeout)
