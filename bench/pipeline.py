@@ -117,9 +117,21 @@ class TaskTimeline:
     map_index: int
     transitions: list[tuple[float, str]] = field(default_factory=list)
     try_number: int = 0
+    #: whether a read has shown the row's next_method set (the task deferred)
+    next_method_seen: bool = False
 
     def see(self, now: float, state: str | None, row: dict[str, Any]) -> None:
         self.try_number = int(row["try_number"] or 0)
+        # A deferral sets the row's next_method. Seen first while the state reads as before,
+        # the task ran and deferred between two reads (dags test: a short `running`, then
+        # `queued` again while the trigger runs inline): record the run it hid.
+        deferred_unseen = bool(row.get("next_method")) and not self.next_method_seen
+        self.next_method_seen = self.next_method_seen or deferred_unseen
+        if deferred_unseen and self.transitions and self.transitions[-1][1] == state != "running":
+            stamp = db_time(row["updated_at"]) or now
+            stamp = min(max(stamp, self.transitions[-1][0]), now)
+            self.transitions += [(stamp, "running"), (stamp, state)]
+            return
         if state is None or (self.transitions and self.transitions[-1][1] == state):
             return
         last = self.transitions[-1][0] if self.transitions else 0.0
@@ -174,10 +186,19 @@ class TaskTimeline:
 
 
 TI_SQL = (
-    "select task_id, map_index, state, try_number, updated_at, start_date, end_date"
+    "select task_id, map_index, state, try_number, updated_at, start_date, end_date, next_method"
     " from task_instance where dag_id = ? and run_id = ?"
 )
-TI_COLUMNS = ("task_id", "map_index", "state", "try_number", "updated_at", "start_date", "end_date")
+TI_COLUMNS = (
+    "task_id",
+    "map_index",
+    "state",
+    "try_number",
+    "updated_at",
+    "start_date",
+    "end_date",
+    "next_method",
+)
 
 
 class RunWatcher:
