@@ -122,16 +122,16 @@ class TaskTimeline:
 
     def see(self, now: float, state: str | None, row: dict[str, Any]) -> None:
         self.try_number = int(row["try_number"] or 0)
-        # A deferral sets the row's next_method. Seen first while the state reads as before,
-        # the task ran and deferred between two reads (dags test: a short `running`, then
-        # `queued` again while the trigger runs inline): record the run it hid.
+        # A deferral sets the row's next_method. Seen first while no run was recorded since
+        # the last state (dags test: a short `running`, the deferral and the inline trigger,
+        # all between two reads that say `queued` or `scheduled`), the task ran and deferred
+        # inside that last state's span: record the run it hid there.
         deferred_unseen = bool(row.get("next_method")) and not self.next_method_seen
         self.next_method_seen = self.next_method_seen or deferred_unseen
-        if deferred_unseen and self.transitions and self.transitions[-1][1] == state != "running":
-            stamp = db_time(row["updated_at"]) or now
-            stamp = min(max(stamp, self.transitions[-1][0]), now)
-            self.transitions += [(stamp, "running"), (stamp, state)]
-            return
+        if deferred_unseen and self.transitions:
+            since, last_state = self.transitions[-1]
+            if last_state not in ("running", "deferred"):
+                self.transitions += [(since, "running"), (since, last_state)]
         if state is None or (self.transitions and self.transitions[-1][1] == state):
             return
         last = self.transitions[-1][0] if self.transitions else 0.0

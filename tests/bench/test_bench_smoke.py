@@ -147,7 +147,13 @@ def test_pipeline_smoke(tmp_path: Path) -> None:
         # The two job tasks per video deferred once each (inline in dags test), nothing else.
         deferring = {kind for kind, k in kinds.items() if k["deferrals"]}
         assert deferring == {"index_spoken_words", "clip"}, row["kinds"]
-        assert all(kinds[kind]["deferrals"] == 3 for kind in deferring)
+        if row["mode"] == "real":
+            assert all(kinds[kind]["deferrals"] == 3 for kind in deferring), row["kinds"]
+        else:
+            # dags test runs the trigger inline while the row reads `queued`: a task that ran
+            # and deferred before the watcher's first read of it is not seen deferring, so
+            # there the sampled count is a lower bound (the server's jobs below are exact)
+            assert all(1 <= kinds[kind]["deferrals"] <= 3 for kind in deferring), row["kinds"]
         # The server saw one job per index and clip (file uploads register at once).
         assert row["jobs_created"] == 6
         endpoints = row["endpoints"]
